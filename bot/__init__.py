@@ -1,0 +1,1 @@
+"""The bot: dialogue, session state, channels and the ``csbot`` command line."""

@@ -1,0 +1,111 @@
+"""``csbot train`` and ``csbot evaluate``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from bot.cli.options import (
+    backend_option,
+    config_option,
+    device_option,
+    format_option,
+    label_column_option,
+    text_column_option,
+)
+
+
+@click.command("train")
+@click.option("--data", "data", multiple=True, required=True, help="Training data: PATH or PATH@SELECTOR (repeatable).")
+@click.option("--dev", "dev", multiple=True, help="Dev data for early stopping and calibration (repeatable).")
+@click.option("--dev-split", type=float, default=None, help="Hold out this share of --data as dev when no --dev (default 0.1; 0 for none).")
+@format_option
+@text_column_option
+@label_column_option
+@click.option("--base-model", default=None, help="Encoder: Hugging Face name or local path (default all-MiniLM-L6-v2, offline).")
+@click.option("--epochs", type=int, default=None, help="Maximum epochs; early stopping may end sooner.")
+@click.option("--batch-size", type=int, default=None)
+@click.option("--learning-rate", type=float, default=None)
+@click.option("--seed", type=int, default=None)
+@click.option("--max-steps", type=int, default=None, help="Stop after this many optimiser steps (smoke runs).")
+@device_option
+@config_option
+@click.option("--no-progress", is_flag=True, help="No progress bar (logs only).")
+@click.option("--out", type=click.Path(file_okay=False), required=True, help="Directory for the model artefact.")
+def train_command(
+    data, dev, dev_split, data_format, text_column, label_column, base_model, epochs, batch_size,
+    learning_rate, seed, max_steps, device, config_path, no_progress, out,
+) -> None:
+    """Fine-tune the joint intent + slot model on your data."""
+    from rich.console import Console
+
+    from training.config import TrainingConfig
+    from training.data import load_dataset, stratified_split
+    from training.trainer import Trainer
+
+    config = TrainingConfig.from_file(
+        config_path, base_model=base_model, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+        seed=seed, max_steps=max_steps, device=device, dev_split=dev_split,
+    )
+    console = Console(stderr=True)
+    examples = load_dataset(list(data), data_format, text_column, label_column)
+    if dev:
+        dev_examples = load_dataset(list(dev), data_format, text_column, label_column)
+        train_examples = examples
+    elif config.dev_split > 0:
+        train_examples, dev_examples = stratified_split(examples, config.dev_split, config.seed)
+    else:
+        train_examples, dev_examples = examples, []
+    console.print(f"training on {len(train_examples)} examples, dev {len(dev_examples)}, encoder {config.base_model}")
+    result = Trainer(config, train_examples, dev_examples, out_dir=out, show_progress=not no_progress).run()
+    if result.out_dir is None:
+        return
+    metrics = result.metrics
+    summary = ", ".join(
+        f"{key} {metrics[key]:.4f}"
+        for key in ("intent_accuracy", "slot_f1", "in_scope_accuracy", "oos_recall")
+        if isinstance(metrics.get(key), float)
+    )
+    console.print(f"saved {Path(out)} after {result.epochs_run} epochs (best {result.best_epoch}); dev: {summary or 'n/a'}")
+
+
+@click.command("evaluate")
+@click.option("--model", "model_dir", type=click.Path(file_okay=False), required=True, help="Trained model directory.")
+@click.option("--data", "data", multiple=True, required=True, help="Labelled data: PATH or PATH@SELECTOR (repeatable).")
+@format_option
+@text_column_option
+@label_column_option
+@backend_option
+@device_option
+@config_option
+@click.option("--report", "report_dir", type=click.Path(file_okay=False), required=True, help="Directory for report.json, report.md and plots.")
+def evaluate_command(model_dir, data, data_format, text_column, label_column, backend, device, config_path, report_dir) -> None:
+    """Evaluate a model on labelled data and write a report."""
+    from rich.console import Console
+
+    from nlu.config import NLUConfig
+    from nlu.inference import NLUModel
+    from training.data import load_dataset
+    from training.evaluation import evaluate_predictions
+    from training.report import write_report
+
+    config = NLUConfig.from_file(config_path, backend=backend, device=device)
+    examples = load_dataset(list(data), data_format, text_column, label_column)
+    model = NLUModel.load(
+        model_dir, device=config.device, backend=config.backend, batch_size=config.batch_size,
+        max_length=config.max_length, oos_threshold=config.oos_threshold,
+    )
+    predictions = model.parse([ex.text for ex in examples])
+    oos = model.labels.oos_label or next((ex.intent for ex in examples if ex.intent.lower() == "oos"), None)
+    metrics = evaluate_predictions(examples, predictions, oos_label=oos)
+    metrics["model"] = str(model_dir)
+    metrics["data"] = [str(d) for d in data]
+    metrics["backend"] = model.backend
+    paths = write_report(metrics, Path(report_dir), title=f"NLU evaluation of {Path(model_dir).name}")
+    console = Console()
+    for key in ("n", "intent_accuracy", "intent_macro_f1", "slot_f1", "exact_match", "in_scope_accuracy", "oos_recall", "oos_precision"):
+        if key in metrics and metrics[key] is not None:
+            value = metrics[key]
+            console.print(f"{key:>18}  {value:.4f}" if isinstance(value, float) else f"{key:>18}  {value}")
+    console.print(f"report: {paths['markdown']}")

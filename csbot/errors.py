@@ -1,0 +1,100 @@
+"""The one exception tree of csbot.
+
+Every error a user can act on derives from :class:`CsbotError`; third-party errors are translated at
+the boundary with ``raise ... from exc`` so the CLI can print one clear line and exit non-zero.
+
+::
+
+    CsbotError
+    ├── ConfigError                  a config file or option is invalid
+    ├── DataError                    training / Q&A data cannot be read (file, line, reason)
+    │   ├── UnknownFormatError       no importer recognises the file, or the format name is unknown
+    │   └── EntitySpanError          an entity's offsets do not match its text
+    ├── ModelError                   a model cannot be built, loaded or used
+    │   ├── ArtefactError            a file of a saved artefact is missing or corrupt (names the file)
+    │   │   └── IncompatibleArtefactError   saved by an incompatible csbot version
+    │   └── EncoderNotFoundError     the base encoder name or path cannot be resolved offline
+    └── TrainingError                training cannot proceed (no data, bad split, diverged)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class CsbotError(Exception):
+    """Base of every error csbot raises on purpose; its message is meant for the user."""
+
+    exit_code = 1
+
+
+class ConfigError(CsbotError):
+    """A configuration file or option is invalid."""
+
+    exit_code = 2
+
+
+class DataError(CsbotError):
+    """Data cannot be read; names the file and, when known, the line."""
+
+    exit_code = 3
+
+    def __init__(self, reason: str, path: str | Path | None = None, line: int | None = None) -> None:
+        self.reason = reason
+        self.path = Path(path) if path is not None else None
+        self.line = line
+        where = ""
+        if self.path is not None:
+            where = f"{self.path}:{line}: " if line is not None else f"{self.path}: "
+        super().__init__(f"{where}{reason}")
+
+
+class UnknownFormatError(DataError):
+    """No importer recognises the data, or an unknown format name was given."""
+
+
+class EntitySpanError(DataError):
+    """An entity's start/end offsets do not select its stated value in the text."""
+
+
+class ModelError(CsbotError):
+    """A model cannot be built, loaded or used."""
+
+    exit_code = 4
+
+
+class ArtefactError(ModelError):
+    """A saved artefact has a missing or corrupt file; the message names it."""
+
+    def __init__(self, reason: str, path: str | Path) -> None:
+        self.reason = reason
+        self.path = Path(path)
+        super().__init__(f"{self.path}: {reason}")
+
+
+class IncompatibleArtefactError(ArtefactError):
+    """The artefact was written by a csbot version whose format this one cannot read."""
+
+
+class EncoderNotFoundError(ModelError):
+    """The base encoder cannot be found locally and nothing may be downloaded."""
+
+
+class TrainingError(CsbotError):
+    """Training cannot proceed: no data, an impossible split, a diverged loss."""
+
+    exit_code = 5
+
+
+__all__ = [
+    "ArtefactError",
+    "ConfigError",
+    "CsbotError",
+    "DataError",
+    "EncoderNotFoundError",
+    "EntitySpanError",
+    "IncompatibleArtefactError",
+    "ModelError",
+    "TrainingError",
+    "UnknownFormatError",
+]

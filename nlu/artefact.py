@@ -1,0 +1,200 @@
+"""Saving and loading a trained NLU model as a self-describing directory.
+
+Layout::
+
+    MODEL_DIR/
+      csbot-model.json      manifest: artefact format, csbot version, base model, data fingerprint, checksums
+      model.safetensors     weights of encoder and heads
+      encoder/config.json   the encoder's transformers config (rebuilds the network offline)
+      tokenizer/            the tokenizer files
+      labels.json           intents, slot tags, label mode, out-of-scope label
+      heads.json            head shape (pooling, dropout, multi-label)
+      calibration.json      temperature and out-of-scope threshold
+      training_config.json  the training options used
+      metrics.json          dev metrics at the end of training
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from csbot import ARTEFACT_FORMAT, __version__
+from csbot.errors import ArtefactError, IncompatibleArtefactError
+from nlu.calibration import Calibration
+from nlu.labels import LabelMaps
+from nlu.model import HeadConfig, JointIntentSlotModel
+
+MANIFEST = "csbot-model.json"
+WEIGHTS = "model.safetensors"
+_CHECKED = (WEIGHTS, "labels.json", "heads.json", "calibration.json", "encoder/config.json")
+
+
+@dataclass
+class ModelBundle:
+    """Everything a trained model is made of, in memory."""
+
+    model: JointIntentSlotModel
+    tokenizer: Any
+    labels: LabelMaps
+    calibration: Calibration
+    base_model: str = ""
+    fingerprint: str = ""
+    training_config: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _write_json(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
+
+
+def save_bundle(bundle: ModelBundle, out_dir: str | Path) -> Path:
+    """Write the artefact atomically: built in a sibling temp dir, then swapped into place."""
+    from safetensors.torch import save_file
+
+    out = Path(out_dir).resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        state = {k: v.detach().float().contiguous().cpu() for k, v in bundle.model.state_dict().items()}
+        save_file(state, str(tmp / WEIGHTS), metadata={"format": "pt"})
+        (tmp / "encoder").mkdir()
+        bundle.model.encoder.config.to_json_file(str(tmp / "encoder" / "config.json"))
+        bundle.tokenizer.save_pretrained(str(tmp / "tokenizer"))
+        _write_json(tmp / "labels.json", bundle.labels.to_dict())
+        _write_json(tmp / "heads.json", bundle.model.heads.to_dict())
+        _write_json(tmp / "calibration.json", bundle.calibration.to_dict())
+        _write_json(tmp / "training_config.json", bundle.training_config)
+        _write_json(tmp / "metrics.json", bundle.metrics)
+        manifest = {
+            "kind": "nlu-model",
+            "format": ARTEFACT_FORMAT,
+            "csbot_version": __version__,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "base_model": bundle.base_model,
+            "data_fingerprint": bundle.fingerprint,
+            "checksums": {name: _sha256(tmp / name) for name in _CHECKED},
+        }
+        _write_json(tmp / MANIFEST, manifest)
+        bundle.manifest = manifest
+        if out.exists():
+            old = out.with_name(f".{out.name}.old-{time.time_ns()}")
+            out.rename(old)
+            tmp.rename(out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def _read_json(path: Path) -> Any:
+    if not path.is_file():
+        raise ArtefactError("missing file (the model directory is incomplete; retrain or copy it again)", path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ArtefactError(f"corrupt JSON: {exc}", path) from exc
+
+
+def read_manifest(model_dir: str | Path) -> dict[str, Any]:
+    """The manifest, after checking the artefact format is one this version reads."""
+    root = Path(model_dir)
+    if not root.is_dir():
+        raise ArtefactError("no such model directory", root)
+    manifest = _read_json(root / MANIFEST)
+    if not isinstance(manifest, dict) or manifest.get("kind") != "nlu-model":
+        raise ArtefactError("not a csbot NLU model manifest", root / MANIFEST)
+    saved = manifest.get("format")
+    if saved != ARTEFACT_FORMAT:
+        raise IncompatibleArtefactError(
+            f"model saved in artefact format {saved} by csbot {manifest.get('csbot_version', '?')}; "
+            f"this csbot {__version__} reads format {ARTEFACT_FORMAT}: retrain the model with this version",
+            root / MANIFEST,
+        )
+    return manifest
+
+
+def load_bundle(model_dir: str | Path, verify: bool = True) -> ModelBundle:
+    """Load a saved model on the CPU; every failure names the file at fault."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+    from transformers import AutoConfig, AutoTokenizer
+
+    root = Path(model_dir)
+    manifest = read_manifest(root)
+    checksums = manifest.get("checksums", {})
+    for name in _CHECKED:
+        path = root / name
+        if not path.is_file():
+            raise ArtefactError("missing file (the model directory is incomplete; retrain or copy it again)", path)
+        if verify and name in checksums and _sha256(path) != checksums[name]:
+            raise ArtefactError("corrupt file: its checksum does not match the manifest", path)
+    try:
+        labels = LabelMaps.from_dict(_read_json(root / "labels.json"))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ArtefactError(f"invalid label maps: {exc}", root / "labels.json") from exc
+    try:
+        heads = HeadConfig(**_read_json(root / "heads.json"))
+    except TypeError as exc:
+        raise ArtefactError(f"invalid head config: {exc}", root / "heads.json") from exc
+    calibration = Calibration.from_dict(_read_json(root / "calibration.json"))
+    try:
+        encoder_config = AutoConfig.from_pretrained(str(root / "encoder"))
+    except (OSError, ValueError) as exc:
+        raise ArtefactError(f"invalid encoder config: {exc}", root / "encoder" / "config.json") from exc
+    tokenizer_dir = root / "tokenizer"
+    if not tokenizer_dir.is_dir():
+        raise ArtefactError("missing tokenizer directory", tokenizer_dir)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
+    except (OSError, ValueError, TypeError) as exc:
+        raise ArtefactError(f"cannot load tokenizer: {exc}", tokenizer_dir) from exc
+    if not getattr(tokenizer, "is_fast", False):
+        raise ArtefactError("a fast (Rust) tokenizer is needed for character offsets", tokenizer_dir)
+
+    from nlu.model import model_from_config
+
+    model = model_from_config(encoder_config, heads)
+    try:
+        state = load_file(str(root / WEIGHTS))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ArtefactError(f"corrupt weights: {exc}", root / WEIGHTS) from exc
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise ArtefactError(f"weights do not fit the saved config: {exc}", root / WEIGHTS) from exc
+    if heads.num_intents != labels.num_intents or heads.num_tags != labels.num_tags:
+        raise ArtefactError("label maps do not match the heads' sizes", root / "labels.json")
+    model.eval()
+    training_config = _read_json(root / "training_config.json") if (root / "training_config.json").is_file() else {}
+    metrics = _read_json(root / "metrics.json") if (root / "metrics.json").is_file() else {}
+    return ModelBundle(
+        model=model,
+        tokenizer=tokenizer,
+        labels=labels,
+        calibration=calibration,
+        base_model=str(manifest.get("base_model", "")),
+        fingerprint=str(manifest.get("data_fingerprint", "")),
+        training_config=training_config,
+        metrics=metrics,
+        manifest=manifest,
+    )

@@ -1,0 +1,119 @@
+"""Confidence calibration and the out-of-scope threshold, both fitted on the dev set.
+
+Temperature scaling divides the intent logits by one scalar T fitted to minimise the dev set's
+negative log-likelihood; it keeps the ranking (accuracy is unchanged) and makes confidences honest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+
+@dataclass
+class Calibration:
+    """What inference needs to turn logits into confidences and decide out-of-scope."""
+
+    temperature: float = 1.0
+    oos_threshold: float = 0.0
+    threshold_source: str = "config"
+    ece_before: float | None = None
+    ece_after: float | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Calibration:
+        known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+        return cls(**known)
+
+
+def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    z = logits / temperature
+    z = z - z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def sigmoid(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-logits / temperature))
+
+
+def fit_temperature(logits: np.ndarray, targets: np.ndarray, multi_label: bool = False) -> float:
+    """The T > 0 that minimises dev NLL (softmax CE, or BCE per label in multi-label mode)."""
+    import torch
+
+    x = torch.as_tensor(logits, dtype=torch.float64)
+    y = torch.as_tensor(targets)
+    log_t = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+    optimiser = torch.optim.LBFGS([log_t], lr=0.1, max_iter=200, line_search_fn="strong_wolfe")
+
+    def nll() -> torch.Tensor:
+        optimiser.zero_grad()
+        scaled = x / log_t.exp()
+        if multi_label:
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(scaled, y.to(torch.float64))
+        else:
+            loss = torch.nn.functional.cross_entropy(scaled, y.long())
+        loss.backward()
+        return loss
+
+    optimiser.step(nll)
+    temperature = float(log_t.exp().item())
+    if not np.isfinite(temperature) or temperature <= 0:
+        return 1.0
+    return float(np.clip(temperature, 0.05, 20.0))
+
+
+def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, bins: int = 15) -> float:
+    """Weighted mean gap between confidence and accuracy over equal-width confidence bins."""
+    confidence = np.asarray(confidence, dtype=float)
+    correct = np.asarray(correct, dtype=float)
+    if confidence.size == 0:
+        return 0.0
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    index = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, bins - 1)
+    ece = 0.0
+    for b in range(bins):
+        mask = index == b
+        if mask.any():
+            ece += mask.mean() * abs(confidence[mask].mean() - correct[mask].mean())
+    return float(ece)
+
+
+def choose_oos_threshold(
+    in_scope_confidence: np.ndarray,
+    in_scope_correct: np.ndarray,
+    oos_confidence: np.ndarray,
+    max_in_scope_cost: float = 0.01,
+) -> tuple[float, dict]:
+    """The threshold that flags the most out-of-scope dev examples while costing at most
+    ``max_in_scope_cost`` of in-scope accuracy (an in-scope example below it counts wrong).
+
+    Confidences are the best in-scope intent's calibrated probability; an example already predicted
+    out of scope should be given confidence 0 so every threshold flags it.
+    """
+    in_conf = np.asarray(in_scope_confidence, dtype=float)
+    in_ok = np.asarray(in_scope_correct, dtype=bool)
+    oos_conf = np.asarray(oos_confidence, dtype=float)
+    base = float(in_ok.mean()) if in_ok.size else 0.0
+    floor = base - max_in_scope_cost - 1e-12
+    candidates = np.unique(np.concatenate([[0.0], in_conf, oos_conf]))
+    best = (0.0, -1.0, base)
+    for threshold in candidates:
+        # Flag strictly below the threshold; an OOS example at exactly t is flagged by t + eps.
+        accuracy = float((in_ok & (in_conf >= threshold)).mean()) if in_ok.size else 0.0
+        if accuracy < floor:
+            break
+        recall = float((oos_conf < threshold).mean()) if oos_conf.size else 0.0
+        if recall > best[1]:
+            best = (float(threshold), recall, accuracy)
+    threshold, recall, accuracy = best
+    return threshold, {
+        "in_scope_accuracy_before": base,
+        "in_scope_accuracy": accuracy,
+        "oos_recall": max(recall, 0.0),
+        "max_in_scope_cost": max_in_scope_cost,
+    }

@@ -1,0 +1,217 @@
+"""Batched, thread-safe parsing of texts into parse results (DESIGN.md).
+
+Texts are tokenised once, grouped by length so each padded batch wastes little work, run through a
+backend (torch fp32 on CPU, torch fp16 on CUDA, or ONNX Runtime as the optimised CPU path), and
+turned back into intents with calibrated confidences and entities with exact character spans.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from csbot.errors import ModelError
+from nlu.alignment import decode_entities
+from nlu.artefact import ModelBundle, load_bundle
+from nlu.calibration import sigmoid, softmax
+from nlu.schema import MULTI_LABEL_SEPARATOR, IntentScore, ParseResult
+
+log = logging.getLogger(__name__)
+
+BACKENDS = ("torch", "onnx")
+RANKING_SIZE = 5
+
+
+class Runner(Protocol):
+    """Runs the network on one padded batch and returns (intent logits, slot logits) as numpy."""
+
+    def __call__(
+        self, input_ids: np.ndarray, attention_mask: np.ndarray, token_type_ids: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+class TorchRunner:
+    """The network in torch: fp32 on CPU, half precision on CUDA."""
+
+    def __init__(self, model: Any, device: str, half: bool) -> None:
+        import torch
+
+        self.torch = torch
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval()
+        if half:
+            self.model = self.model.half()
+
+    def __call__(self, input_ids, attention_mask, token_type_ids):
+        torch = self.torch
+        with torch.inference_mode():
+            intent, slots, _ = self.model(
+                torch.as_tensor(input_ids, device=self.device),
+                torch.as_tensor(attention_mask, device=self.device),
+                torch.as_tensor(token_type_ids, device=self.device),
+            )
+        return intent.float().cpu().numpy(), slots.float().cpu().numpy()
+
+
+@dataclass
+class _Encoded:
+    ids: list[int]
+    offsets: list[tuple[int, int]]
+    word_ids: list[int | None]
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` means CUDA when torch sees a GPU, else CPU; asking for CUDA without one falls back."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        log.warning("CUDA was asked for but no GPU is visible; running on the CPU")
+        return "cpu"
+    if device not in ("cpu",) and not device.startswith("cuda"):
+        raise ModelError(f"unknown device {device!r}: use auto, cpu or cuda")
+    return device
+
+
+class NLUModel:
+    """A trained joint model ready to parse; safe to call from several threads."""
+
+    def __init__(
+        self,
+        bundle: ModelBundle,
+        device: str = "auto",
+        backend: str = "torch",
+        batch_size: int = 32,
+        max_length: int = 128,
+        oos_threshold: float | None = None,
+        model_dir: str | Path | None = None,
+        precision: str = "auto",
+    ) -> None:
+        if backend not in BACKENDS:
+            raise ModelError(f"unknown inference backend {backend!r}: choose one of {', '.join(BACKENDS)}")
+        self.bundle = bundle
+        self.labels = bundle.labels
+        self.tokenizer = bundle.tokenizer
+        self.batch_size = batch_size
+        self.max_length = max_length
+        self.backend = backend
+        calibration = bundle.calibration
+        if oos_threshold is not None and calibration.threshold_source != "dev":
+            self.oos_threshold = float(oos_threshold)
+        else:
+            self.oos_threshold = float(calibration.oos_threshold)
+        self.temperature = float(calibration.temperature)
+        self._lock = threading.Lock()
+        if backend == "onnx":
+            from nlu.onnx_runtime import OnnxRunner
+
+            self.device = "cpu"
+            self._runner: Runner = OnnxRunner(bundle, model_dir)
+        else:
+            if precision not in ("auto", "fp32", "fp16"):
+                raise ModelError(f"unknown precision {precision!r}: use auto, fp32 or fp16")
+            self.device = resolve_device(device)
+            half = self.device.startswith("cuda") and precision != "fp32"
+            self._runner = TorchRunner(bundle.model, self.device, half)
+        self._oos_index = self.labels.intent_id(self.labels.oos_label) if self.labels.oos_label else None
+
+    @classmethod
+    def load(cls, model_dir: str | Path, **options: Any) -> NLUModel:
+        """Load a saved artefact (see ``nlu.artefact``) and prepare it for inference."""
+        return cls(load_bundle(model_dir), model_dir=model_dir, **options)
+
+    # -- encoding ------------------------------------------------------------------------------
+    def encode(self, texts: Sequence[str]) -> list[_Encoded]:
+        """Tokenise without padding, keeping character offsets and word ids."""
+        batch = self.tokenizer(
+            list(texts),
+            truncation=True,
+            max_length=self.max_length,
+            return_offsets_mapping=True,
+            return_attention_mask=False,
+            return_token_type_ids=False,
+        )
+        return [
+            _Encoded(batch["input_ids"][i], [tuple(o) for o in batch["offset_mapping"][i]], batch.word_ids(i))
+            for i in range(len(texts))
+        ]
+
+    def _pad(self, encoded: Sequence[_Encoded]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        width = max(len(e.ids) for e in encoded)
+        pad_id = self.tokenizer.pad_token_id or 0
+        ids = np.full((len(encoded), width), pad_id, dtype=np.int64)
+        mask = np.zeros((len(encoded), width), dtype=np.int64)
+        for row, e in enumerate(encoded):
+            ids[row, : len(e.ids)] = e.ids
+            mask[row, : len(e.ids)] = 1
+        return ids, mask, np.zeros_like(ids)
+
+    def logits(self, texts: Sequence[str]) -> tuple[np.ndarray, list[np.ndarray], list[_Encoded]]:
+        """Raw intent logits (n x intents), slot logits per text (pieces x tags), and the encodings."""
+        if isinstance(texts, str):
+            raise TypeError("logits() takes a list of texts, not one string")
+        with self._lock:
+            encoded = self.encode(texts)
+            order = sorted(range(len(texts)), key=lambda i: len(encoded[i].ids))
+            intent_out = np.zeros((len(texts), self.labels.num_intents), dtype=np.float32)
+            slot_out: list[np.ndarray] = [np.empty(0)] * len(texts)
+            for start in range(0, len(order), self.batch_size):
+                chunk = order[start : start + self.batch_size]
+                ids, mask, types = self._pad([encoded[i] for i in chunk])
+                intent_logits, slot_logits = self._runner(ids, mask, types)
+                for row, i in enumerate(chunk):
+                    intent_out[i] = intent_logits[row]
+                    slot_out[i] = slot_logits[row, : len(encoded[i].ids)]
+        return intent_out, slot_out, encoded
+
+    # -- decoding ------------------------------------------------------------------------------
+    def parse(self, texts: Sequence[str]) -> list[ParseResult]:
+        """Parse a batch of texts; an empty list gives an empty list."""
+        if isinstance(texts, str):
+            texts = [texts]
+        if not texts:
+            return []
+        intent_logits, slot_logits, encoded = self.logits(texts)
+        return [
+            self._result(text, intent_logits[i], slot_logits[i], encoded[i]) for i, text in enumerate(texts)
+        ]
+
+    def _result(self, text: str, intent_logits: np.ndarray, slot_logits: np.ndarray, enc: _Encoded) -> ParseResult:
+        labels = self.labels
+        tag_probs = softmax(slot_logits) if slot_logits.size else slot_logits
+        entities = (
+            decode_entities(text, enc.offsets, enc.word_ids, tag_probs, labels) if labels.slot_types else []
+        )
+        if labels.multi_label:
+            probs = sigmoid(intent_logits, self.temperature)
+            ranked = np.argsort(-probs)
+            chosen = [int(i) for i in ranked if probs[i] >= 0.5]
+            if not chosen and not labels.allows_empty:
+                chosen = [int(ranked[0])]
+            intents = [IntentScore(labels.intents[i], float(probs[i])) for i in chosen]
+            if intents:
+                intent = IntentScore(
+                    MULTI_LABEL_SEPARATOR.join(s.name for s in intents), min(s.confidence for s in intents)
+                )
+            else:
+                intent = IntentScore("", float(1.0 - probs[ranked[0]]))
+            ranking = [IntentScore(labels.intents[int(i)], float(probs[i])) for i in ranked[:RANKING_SIZE]]
+            out_of_scope = float(probs[ranked[0]]) < self.oos_threshold
+            return ParseResult(text, intent, ranking, entities, out_of_scope, intents)
+
+        probs = softmax(intent_logits, self.temperature)
+        ranked = [int(i) for i in np.argsort(-probs)]
+        top = ranked[0]
+        in_scope = [i for i in ranked if i != self._oos_index]
+        ranking = [IntentScore(labels.intents[i], float(probs[i])) for i in in_scope[:RANKING_SIZE]]
+        best_in_scope = float(probs[in_scope[0]]) if in_scope else 0.0
+        out_of_scope = top == self._oos_index or best_in_scope < self.oos_threshold
+        intent = IntentScore(labels.intents[top], float(probs[top]))
+        return ParseResult(text, intent, ranking, entities, out_of_scope, [intent])

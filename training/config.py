@@ -1,0 +1,45 @@
+"""Training options: defaults in ``configs/default.yaml`` (section ``training``), overridden by flags."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from csbot.config import load_section
+
+
+class TrainingConfig(BaseModel):
+    """Everything that shapes a training run; saved in the model artefact as ``training_config.json``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    base_model: str = "all-MiniLM-L6-v2"
+    epochs: int = Field(20, ge=1, description="upper bound; early stopping usually ends sooner")
+    batch_size: int = Field(32, ge=1)
+    learning_rate: float = Field(1e-4, gt=0)
+    head_learning_rate: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(0.01, ge=0)
+    warmup_ratio: float = Field(0.1, ge=0, lt=1)
+    max_grad_norm: float = Field(1.0, gt=0)
+    patience: int = Field(3, ge=1, description="epochs without dev improvement before stopping")
+    seed: int = 13
+    max_length: int = Field(128, ge=8)
+    pooling: Literal["mean", "cls"] = "mean"
+    dropout: float = Field(0.1, ge=0, lt=1)
+    slot_loss_weight: float = Field(1.0, ge=0)
+    dev_split: float = Field(0.1, ge=0, lt=1, description="share of train held out when no dev set is given")
+    oos_max_in_scope_cost: float = Field(0.01, ge=0, le=1)
+    oos_threshold: float = Field(0.3, ge=0, le=1, description="used when the data has no out-of-scope examples")
+    max_steps: int | None = Field(None, ge=1, description="stop after this many optimiser steps (smoke tests)")
+    device: str = "auto"
+    mixed_precision: bool = True
+    eval_batch_size: int = Field(64, ge=1)
+
+    @classmethod
+    def from_file(cls, path: str | Path | None = None, **overrides: object) -> TrainingConfig:
+        """Defaults from the config file's ``training`` section, then non-None overrides."""
+        values = load_section("training", path, cls)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
