@@ -1,0 +1,1 @@
+"""Training: data importers, the fine-tuning loop, evaluation and reports."""

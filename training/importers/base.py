@@ -1,0 +1,240 @@
+"""The importer interface, the registry of formats, format detection and :func:`load_examples`.
+
+An importer turns one data file (or folder) in a known format into canonical
+:class:`~nlu.schema.Example` objects; every error it raises names the file and, when known, the line.
+"""
+
+from __future__ import annotations
+
+import abc
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, ClassVar, TypeVar
+
+from csbot.errors import DataError, EntitySpanError, UnknownFormatError
+from nlu.schema import Example
+
+logger = logging.getLogger(__name__)
+
+#: How many bytes :func:`read_head` reads for a content sniff.
+HEAD_BYTES = 64 * 1024
+
+
+class Importer(abc.ABC):
+    """Reads one data format into canonical examples; subclasses register with :func:`register_importer`."""
+
+    #: The format's name, as given to ``--format``.
+    name: ClassVar[str]
+    #: Whether ``PATH@SELECTOR`` means something for this format (e.g. CLINC150 splits, NLU++ folds).
+    takes_selector: ClassVar[bool] = False
+    #: Detection tries lower numbers first (ties: registration order); formats that peek at the same
+    #: kind of file (``*.json``) use it to try the most specific check first.
+    detect_priority: ClassVar[int] = 50
+
+    @abc.abstractmethod
+    def sniff(self, path: Path) -> bool:
+        """Cheaply tell whether ``path`` looks like this format (name and a peek at content); never raises."""
+
+    @abc.abstractmethod
+    def load(self, path: Path, selector: str | None, options: Mapping[str, Any]) -> list[Example]:
+        """Read every example at ``path``; ``selector`` picks a part where the format has parts."""
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r}>"
+
+
+_REGISTRY: dict[str, Importer] = {}
+
+#: Read-only view of the registered importers by name, in registration order.
+FORMATS: Mapping[str, Importer] = MappingProxyType(_REGISTRY)
+
+_I = TypeVar("_I", bound=type[Importer])
+
+
+def register_importer(cls: _I) -> _I:
+    """Class decorator: instantiate ``cls`` and register it under ``cls.name``."""
+    name = getattr(cls, "name", None)
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"{cls.__name__} must set a non-empty class attribute 'name'")
+    if name in _REGISTRY and type(_REGISTRY[name]) is not cls:
+        raise ValueError(
+            f"an importer named {name!r} is already registered ({type(_REGISTRY[name]).__name__})"
+        )
+    _REGISTRY[name] = cls()
+    return cls
+
+
+def known_formats() -> list[str]:
+    """The names of every registered format, sorted."""
+    return sorted(_REGISTRY)
+
+
+def get_importer(name: str) -> Importer:
+    """The importer registered as ``name``; an unknown name raises :class:`UnknownFormatError`."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise UnknownFormatError(
+            f"unknown data format {name!r}; known formats: {', '.join(known_formats())}"
+        ) from None
+
+
+def detect_format(path: str | Path) -> str:
+    """The name of the format ``path`` is in, from its name and a peek at its content."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError("no such file or directory", path)
+    for name, importer in sorted(_REGISTRY.items(), key=lambda item: item[1].detect_priority):
+        try:
+            if importer.sniff(path):
+                logger.debug("detected format %s for %s", name, path)
+                return name
+        except Exception:  # a sniff must never break detection; treat it as "not mine"
+            logger.debug("sniffing %s as %s failed", path, name, exc_info=True)
+    kind = "folder" if path.is_dir() else "file"
+    raise UnknownFormatError(
+        f"cannot tell the data format of this {kind}; known formats: {', '.join(known_formats())} "
+        "(name one with --format NAME)",
+        path,
+    )
+
+
+def load_examples(
+    path: str | Path, format: str | None = None, *, selector: str | None = None, **options: Any
+) -> list[Example]:
+    """Load the examples at ``path`` in ``format`` (detected when None); options go to the importer.
+
+    ``selector`` picks part of the data (CLINC150 splits, NLU++ folds); formats without parts reject it.
+    Options an importer does not use (e.g. ``text_column`` for JSONL) are ignored.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataError("no such file or directory", path)
+    name = format if format is not None else detect_format(path)
+    importer = get_importer(name)
+    if selector is not None and not importer.takes_selector:
+        raise DataError(f"the {name} format takes no '@selector' (got {selector!r})", path)
+    examples = importer.load(path, selector, options)
+    for index, example in enumerate(examples):
+        problem = example.span_problem()
+        if problem is not None:  # importers check with line numbers first; this is the last guard
+            raise EntitySpanError(f"example {index}: {problem}", path)
+    logger.info("loaded %d examples from %s (%s)", len(examples), path, name)
+    return examples
+
+
+# --- helpers shared by the importers (not part of the public API) --------------------------------
+
+
+def read_text(path: Path) -> str:
+    """The file's text as UTF-8 (a leading BOM dropped); unreadable or non-UTF-8 data raises DataError."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"cannot read the file: {exc.strerror or exc}", path) from exc
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise DataError(f"not valid UTF-8 (byte {exc.start})", path, line) from exc
+
+
+def read_head(path: Path, size: int = HEAD_BYTES) -> str:
+    """The first ``size`` bytes of a file as text, for sniffing (undecodable bytes replaced)."""
+    with path.open("rb") as handle:
+        head = handle.read(size)
+    return head.decode("utf-8", errors="replace").lstrip("\ufeff")
+
+
+def has_suffix(path: Path, *suffixes: str) -> bool:
+    """Whether ``path`` is a file whose name ends with one of ``suffixes`` (case-insensitive)."""
+    return path.is_file() and path.suffix.lower() in suffixes
+
+
+def load_json(path: Path) -> tuple[str, Any]:
+    """The file's text and its decoded JSON; a syntax error raises DataError with its line."""
+    text = read_text(path)
+    try:
+        return text, json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"invalid JSON: {exc.msg} (column {exc.colno})", path, exc.lineno) from exc
+
+
+def line_of_offset(text: str, offset: int) -> int:
+    """The 1-based line holding character ``offset`` of ``text``."""
+    return text.count("\n", 0, offset) + 1
+
+
+_DECODER = json.JSONDecoder()
+_WHITESPACE = " \t\r\n"
+
+
+def _skip_ws(text: str, index: int) -> int:
+    while index < len(text) and text[index] in _WHITESPACE:
+        index += 1
+    return index
+
+
+def _child_offset(text: str, index: int, step: str | int) -> int | None:
+    """Offset of the member ``step`` (a key or a list index) of the JSON value starting at ``index``."""
+    opening, closing = ("{", "}") if isinstance(step, str) else ("[", "]")
+    if index >= len(text) or text[index] != opening:
+        return None
+    index = _skip_ws(text, index + 1)
+    position = 0
+    while index < len(text) and text[index] != closing:
+        if isinstance(step, str):
+            key, index = _DECODER.raw_decode(text, index)
+            index = _skip_ws(text, index)
+            if text[index] != ":":
+                return None
+            index = _skip_ws(text, index + 1)
+            if key == step:
+                return index
+        elif position == step:
+            return index
+        _, index = _DECODER.raw_decode(text, index)
+        index = _skip_ws(text, index)
+        if index < len(text) and text[index] == ",":
+            index = _skip_ws(text, index + 1)
+        position += 1
+    return None
+
+
+def json_line(text: str, steps: Sequence[str | int]) -> int:
+    """The 1-based line where the JSON value at ``steps`` (keys and list indexes from the root) starts.
+
+    Best effort: when a step cannot be followed, the line of the deepest value reached is returned.
+    """
+    index = _skip_ws(text, 0)
+    for step in steps:
+        try:
+            child = _child_offset(text, index, step)
+        except (ValueError, IndexError):
+            child = None
+        if child is None:
+            break
+        index = child
+    return line_of_offset(text, index)
+
+
+def check_spans(example: Example, path: Path, line: int | None, where: str = "") -> Example:
+    """Return ``example`` when its entities select their values, else raise EntitySpanError at ``line``."""
+    problem = example.span_problem()
+    if problem is not None:
+        raise EntitySpanError(f"{where}{problem}", path, line)
+    return example
+
+
+__all__ = [
+    "FORMATS",
+    "Importer",
+    "detect_format",
+    "get_importer",
+    "known_formats",
+    "load_examples",
+    "register_importer",
+]
