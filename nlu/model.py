@@ -70,9 +70,11 @@ class JointIntentSlotModel(nn.Module):
     ) -> torch.Tensor:
         """Joint loss: intent (softmax CE, or BCE per label in multi-label mode) + weighted slot CE."""
         if self.heads.multi_label:
+            # Summed over labels (mean over the batch): a mean over dozens of mostly-negative labels
+            # leaves the few positives too little gradient to ever cross 0.5.
             intent_loss = nn.functional.binary_cross_entropy_with_logits(
-                intent_logits.float(), intent_targets.float()
-            )
+                intent_logits.float(), intent_targets.float(), reduction="sum"
+            ) / intent_logits.shape[0]
         else:
             intent_loss = nn.functional.cross_entropy(intent_logits.float(), intent_targets)
         if self.heads.num_tags <= 1:

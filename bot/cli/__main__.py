@@ -1,0 +1,5 @@
+"""``python -m bot.cli`` runs the ``csbot`` command."""
+
+from bot.cli import run
+
+run()

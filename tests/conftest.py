@@ -1,0 +1,111 @@
+"""Shared fixtures: the packaged tokenizer, a tiny random BERT encoder and a tiny saved NLU model.
+
+The tiny models share the real tokenizer (so offsets are exercised for real) but have a 2-layer,
+32-wide encoder, so tests that only need *a* model run in milliseconds. Tests marked ``slow``
+load the real default encoder.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+REPO = Path(__file__).resolve().parents[1]
+DATASETS = Path(os.environ.get("CSBOT_DATASETS", REPO.parent / "shared" / "datasets"))
+
+
+@pytest.fixture(scope="session")
+def default_tokenizer():
+    from transformers import AutoTokenizer
+
+    from nlu.encoders import packaged_default_encoder
+
+    return AutoTokenizer.from_pretrained(str(packaged_default_encoder()))
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder_dir(tmp_path_factory, default_tokenizer) -> Path:
+    """A randomly initialised 2-layer BERT with the real vocabulary, saved like a Hugging Face model."""
+    import torch
+    from transformers import BertConfig, BertModel
+
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=default_tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+    )
+    path = tmp_path_factory.mktemp("tiny-encoder")
+    BertModel(config).save_pretrained(str(path))
+    default_tokenizer.save_pretrained(str(path))
+    return path
+
+
+TINY_EXAMPLES = [
+    {"text": "where is my order 48213", "intent": "track_order",
+     "entities": [{"start": 18, "end": 23, "entity": "order_id", "value": "48213"}]},
+    {"text": "track order 99120 please", "intent": "track_order",
+     "entities": [{"start": 12, "end": 17, "entity": "order_id", "value": "99120"}]},
+    {"text": "cancel order 55555", "intent": "cancel_order",
+     "entities": [{"start": 13, "end": 18, "entity": "order_id", "value": "55555"}]},
+    {"text": "please cancel my order", "intent": "cancel_order", "entities": []},
+    {"text": "hello there", "intent": "greet", "entities": []},
+    {"text": "hi!", "intent": "greet", "entities": []},
+]
+
+
+@pytest.fixture(scope="session")
+def tiny_examples():
+    from nlu.schema import Example
+
+    return [Example.from_dict(d) for d in TINY_EXAMPLES]
+
+
+def make_tiny_bundle(encoder_dir: Path, labels, seed: int = 0):
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    from nlu.artefact import ModelBundle
+    from nlu.calibration import Calibration
+    from nlu.model import HeadConfig, JointIntentSlotModel
+
+    torch.manual_seed(seed)
+    heads = HeadConfig(num_intents=labels.num_intents, num_tags=labels.num_tags, multi_label=labels.multi_label)
+    model = JointIntentSlotModel(AutoModel.from_pretrained(str(encoder_dir)), heads).eval()
+    return ModelBundle(
+        model=model,
+        tokenizer=AutoTokenizer.from_pretrained(str(encoder_dir)),
+        labels=labels,
+        calibration=Calibration(temperature=1.0, oos_threshold=0.0),
+        base_model=str(encoder_dir),
+        fingerprint="test",
+    )
+
+
+@pytest.fixture(scope="session")
+def tiny_labels(tiny_examples):
+    from nlu.labels import LabelMaps
+
+    return LabelMaps.from_examples(tiny_examples)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory, tiny_encoder_dir, tiny_labels) -> Path:
+    """A saved (untrained) tiny NLU model artefact."""
+    from nlu.artefact import save_bundle
+
+    return save_bundle(make_tiny_bundle(tiny_encoder_dir, tiny_labels), tmp_path_factory.mktemp("tiny") / "model")
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle_factory(tiny_encoder_dir):
+    """Build an in-memory tiny model bundle for any label maps."""
+    return lambda labels, seed=0: make_tiny_bundle(tiny_encoder_dir, labels, seed)

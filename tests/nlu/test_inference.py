@@ -1,0 +1,137 @@
+"""Batched inference: contract of the result, order under length grouping, threads, thresholds."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+from csbot.errors import ModelError
+from nlu.artefact import load_bundle
+from nlu.calibration import Calibration
+from nlu.inference import NLUModel
+from nlu.labels import LabelMaps
+from nlu.schema import Example
+
+TEXTS = [
+    "hi",
+    "where is my order 48213 it was supposed to arrive last monday and nothing came",
+    "cancel order 55555",
+    "🎉 thanks",
+    "track order 99120 please",
+]
+
+
+@pytest.fixture(scope="module")
+def model(tiny_model_dir):
+    return NLUModel.load(tiny_model_dir, device="cpu", batch_size=2)
+
+
+def test_parse_result_follows_the_contract(model, tiny_labels):
+    result = model.parse(["where is my order 48213"])[0].to_dict()
+    assert set(result) >= {"text", "intent", "intent_ranking", "entities", "out_of_scope"}
+    assert result["intent"]["name"] in tiny_labels.intents
+    assert 0.0 <= result["intent"]["confidence"] <= 1.0
+    assert 1 <= len(result["intent_ranking"]) <= 5
+    confidences = [r["confidence"] for r in result["intent_ranking"]]
+    assert confidences == sorted(confidences, reverse=True)
+    assert isinstance(result["out_of_scope"], bool)
+    for entity in result["entities"]:
+        assert "where is my order 48213"[entity["start"] : entity["end"]] == entity["value"]
+
+
+def test_length_grouped_batches_keep_input_order(model):
+    batched = model.parse(TEXTS)
+    one_by_one = [model.parse([t])[0] for t in TEXTS]
+    assert [r.text for r in batched] == TEXTS
+    for a, b in zip(batched, one_by_one):
+        assert a.intent.name == b.intent.name
+        assert a.intent.confidence == pytest.approx(b.intent.confidence, abs=1e-5)
+
+
+def test_parse_is_thread_safe(model):
+    expected = [r.to_dict() for r in model.parse(TEXTS)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(lambda _: [r.to_dict() for r in model.parse(TEXTS)], range(24)))
+    for got in results:
+        for a, b in zip(got, expected):
+            assert a["intent"]["name"] == b["intent"]["name"]
+            assert a["intent"]["confidence"] == pytest.approx(b["intent"]["confidence"], abs=1e-5)
+
+
+def test_empty_batch_and_single_string(model):
+    assert model.parse([]) == []
+    assert model.parse("hi")[0].text == "hi"
+
+
+def test_threshold_from_config_flags_low_confidence(tiny_model_dir):
+    strict = NLUModel.load(tiny_model_dir, device="cpu", oos_threshold=0.99)
+    lenient = NLUModel.load(tiny_model_dir, device="cpu", oos_threshold=0.0)
+    assert all(r.out_of_scope for r in strict.parse(TEXTS))  # an untrained 3-way head is never 99% sure
+    assert not any(r.out_of_scope for r in lenient.parse(TEXTS))
+
+
+def test_threshold_chosen_on_dev_wins_over_config(tiny_model_dir):
+    bundle = load_bundle(tiny_model_dir)
+    bundle.calibration = Calibration(temperature=1.0, oos_threshold=0.0, threshold_source="dev")
+    model = NLUModel(bundle, device="cpu", oos_threshold=0.99)
+    assert model.oos_threshold == 0.0
+
+
+def test_temperature_softens_confidences(tiny_model_dir):
+    bundle = load_bundle(tiny_model_dir)
+    sharp = NLUModel(bundle, device="cpu").parse(TEXTS)
+    bundle.calibration = Calibration(temperature=5.0)
+    soft = NLUModel(bundle, device="cpu").parse(TEXTS)
+    for a, b in zip(sharp, soft):
+        assert a.intent.name == b.intent.name
+        assert b.intent.confidence < a.intent.confidence
+
+
+def test_out_of_scope_class_prediction_sets_the_flag(tiny_bundle_factory):
+    import torch
+
+    labels = LabelMaps.from_examples([Example("a", "oos"), Example("b", "balance"), Example("c", "pin")])
+    bundle = tiny_bundle_factory(labels)
+    with torch.no_grad():
+        bundle.model.intent_head.bias[:] = torch.tensor([0.0, 10.0, 0.0])  # "oos" is index 1 (sorted)
+    result = NLUModel(bundle, device="cpu").parse(["anything"])[0]
+    assert labels.intents[1] == "oos"
+    assert result.out_of_scope and result.intent.name == "oos"
+    assert all(s.name != "oos" for s in result.intent_ranking)
+
+
+def test_multi_label_predicts_a_set_or_nothing(tiny_bundle_factory):
+    import torch
+
+    labels = LabelMaps.from_examples([Example("a", "flight#fare"), Example("b", ""), Example("c", "meal")])
+    bundle = tiny_bundle_factory(labels)
+    with torch.no_grad():
+        bundle.model.intent_head.weight.zero_()
+        bundle.model.intent_head.bias[:] = torch.tensor([6.0, 5.0, -6.0])  # fare, flight, meal
+    result = NLUModel(bundle, device="cpu").parse(["x"])[0]
+    assert result.intent.name == "fare#flight"
+    assert [s.name for s in result.intents] == ["fare", "flight"]
+    with torch.no_grad():
+        bundle.model.intent_head.bias[:] = torch.tensor([-6.0, -5.0, -6.0])
+    empty = NLUModel(bundle, device="cpu").parse(["x"])[0]
+    assert empty.intent.name == "" and empty.intents == []
+
+
+def test_unknown_backend_and_device(tiny_model_dir):
+    with pytest.raises(ModelError, match="backend"):
+        NLUModel.load(tiny_model_dir, backend="tpu")
+    with pytest.raises(ModelError, match="device"):
+        NLUModel.load(tiny_model_dir, device="quantum")
+
+
+def test_cuda_request_without_gpu_falls_back_to_cpu(tiny_model_dir, caplog):
+    import torch
+
+    if torch.cuda.is_available():
+        assert NLUModel.load(tiny_model_dir, device="cuda").device.startswith("cuda")
+        return
+    model = NLUModel.load(tiny_model_dir, device="cuda")
+    assert model.device == "cpu"
+    assert np.isfinite(model.logits(["hi"])[0]).all()
