@@ -14,7 +14,7 @@ class NLUConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     device: str = "auto"
-    backend: Literal["torch", "onnx"] = "torch"
+    backend: Literal["torch", "onnx", "onnx-int8"] = "torch"
     batch_size: int = Field(32, ge=1)
     max_length: int = Field(128, ge=8)
     oos_threshold: float | None = Field(

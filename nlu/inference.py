@@ -1,8 +1,8 @@
 """Batched, thread-safe parsing of texts into parse results (DESIGN.md).
 
 Texts are tokenised once, grouped by length so each padded batch wastes little work, run through a
-backend (torch fp32 on CPU, torch fp16 on CUDA, or ONNX Runtime as the optimised CPU path), and
-turned back into intents with calibrated confidences and entities with exact character spans.
+backend (torch fp32 on CPU, torch fp16 on CUDA, or ONNX Runtime fp32 / int8 as the optimised CPU
+path), and turned back into intents with calibrated confidences and entities with exact character spans.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from nlu.schema import MULTI_LABEL_SEPARATOR, IntentScore, ParseResult
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("torch", "onnx")
+BACKENDS = ("torch", "onnx", "onnx-int8")
 RANKING_SIZE = 5
 
 
@@ -109,11 +109,11 @@ class NLUModel:
             self.oos_threshold = float(calibration.oos_threshold)
         self.temperature = float(calibration.temperature)
         self._lock = threading.Lock()
-        if backend == "onnx":
+        if backend in ("onnx", "onnx-int8"):
             from nlu.onnx_runtime import OnnxRunner
 
             self.device = "cpu"
-            self._runner: Runner = OnnxRunner(bundle, model_dir)
+            self._runner: Runner = OnnxRunner(bundle, model_dir, quantize=backend == "onnx-int8")
         else:
             if precision not in ("auto", "fp32", "fp16"):
                 raise ModelError(f"unknown precision {precision!r}: use auto, fp32 or fp16")

@@ -32,6 +32,8 @@ class JointIntentSlotModel(nn.Module):
         super().__init__()
         if heads.pooling not in ("mean", "cls"):
             raise ValueError(f"pooling must be 'mean' or 'cls', not {heads.pooling!r}")
+        if getattr(encoder, "pooler", None) is not None:
+            encoder.pooler = None  # unused (we pool ourselves); an unused parameter would stall DDP
         self.encoder = encoder
         self.heads = heads
         hidden = encoder.config.hidden_size

@@ -29,8 +29,6 @@ def cli(ctx: click.Context, verbose: bool) -> None:
     """csbot: customer-service chat bots from your own support data."""
     ctx.ensure_object(dict)
     ctx.obj["verbose"] = verbose
-    if verbose:
-        os.environ["CSBOT_VERBOSE"] = "1"
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",

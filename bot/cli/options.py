@@ -29,7 +29,7 @@ device_option = click.option(
 )
 backend_option = click.option(
     "--backend",
-    type=click.Choice(["torch", "onnx"]),
+    type=click.Choice(["torch", "onnx", "onnx-int8"]),
     default=None,
-    help="Inference backend: torch, or onnx for the optimised CPU path.",
+    help="Inference backend: torch, or onnx / onnx-int8 for the optimised CPU path.",
 )

@@ -108,6 +108,9 @@ def test_multi_label_with_empty_intent() -> None:
     assert m["per_intent"]["z"] == pytest.approx({"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0})
     assert set(m["per_intent"]) == {"x", "y", "z"}
     assert m["intent_macro_f1"] == pytest.approx((0.8 + 1.0 + 0.0) / 3)
+    # micro over labels: tp 4, predicted 6, gold 4 -> P 2/3, R 1
+    assert m["intent_micro_f1"] == pytest.approx(0.8)
+    assert m["primary_metric"] == "intent_micro_f1"
     assert m["confused_pairs"] == [["", "z", 1], ["y", "x#y", 1]]
 
 
@@ -178,7 +181,8 @@ def test_slot_scores_and_exact_match() -> None:
     assert m["slot_f1"] == pytest.approx(2 * 0.5 * (2 / 3) / (0.5 + 2 / 3))
     assert m["exact_match"] == pytest.approx(2 / 5)
     assert m["intent_accuracy"] == pytest.approx(4 / 5)
-    assert m["primary_metric"] == "exact_match"
+    assert m["primary_metric"] == "joint_score"
+    assert m["joint_score"] == pytest.approx((4 / 5 + m["slot_f1"]) / 2)
 
 
 def test_predicted_entities_without_gold_score_zero_not_null() -> None:

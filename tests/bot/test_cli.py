@@ -1,0 +1,116 @@
+"""The ``csbot`` command line: help, one-line errors with exit codes, and the NLU commands end to end."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from bot.cli import main
+from conftest import REPO, TINY_EXAMPLES
+
+SUBCOMMANDS = ("train", "evaluate", "nlu", "data")
+
+
+def run_cli(capsys, *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_help_lists_every_subcommand_with_a_description(capsys):
+    code, out, _ = run_cli(capsys, "--help")
+    assert code == 0
+    for name in SUBCOMMANDS:
+        line = next(line for line in out.splitlines() if line.strip().startswith(name + " "))
+        assert len(line.split(None, 1)[1]) > 10, line
+
+
+@pytest.mark.parametrize("args", [("train",), ("evaluate",), ("nlu", "parse"), ("data", "convert"), ("data", "stats")])
+def test_each_subcommand_has_help(capsys, args):
+    code, out, _ = run_cli(capsys, *args, "--help")
+    assert code == 0 and "Usage: csbot" in out and "--" in out
+
+
+def test_help_does_not_import_torch():
+    code = "import sys; from bot.cli import main; main(['--help']); print('torch' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
+    assert done.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_missing_model_is_one_line_and_exit_code(capsys, tmp_path):
+    code, out, err = run_cli(capsys, "nlu", "parse", "--model", str(tmp_path / "none"), "hello")
+    assert code == 4
+    assert err.strip().splitlines() == [f"error: {tmp_path / 'none'}: no such model directory"]
+    assert "Traceback" not in err
+
+
+def test_verbose_shows_the_traceback(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "--verbose", "nlu", "parse", "--model", str(tmp_path / "none"), "hello")
+    assert code == 4 and "Traceback" in err and "no such model directory" in err
+
+
+def test_bad_data_names_file_and_line(capsys, tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "hi", "intent": "greet"}\n{"text": broken\n')
+    code, _, err = run_cli(capsys, "data", "stats", str(bad))
+    assert code == 3
+    assert err.startswith(f"error: {bad}:2:") and len(err.strip().splitlines()) == 1
+
+
+def test_usage_error_exits_2(capsys):
+    code, _, err = run_cli(capsys, "train", "--data", "x.jsonl")
+    assert code == 2 and "--out" in err
+
+
+def test_convert_writes_canonical_jsonl(capsys, tmp_path):
+    src = tmp_path / "nlu.yml"
+    src.write_text('version: "3.1"\nnlu:\n- intent: track\n  examples: |\n    - where is [48213](order_id)\n    - status please\n')
+    out = tmp_path / "out.jsonl"
+    code, stdout, _ = run_cli(capsys, "data", "convert", str(src), "--out", str(out))
+    assert code == 0 and "wrote 2 examples" in stdout
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert rows[0] == {"text": "where is 48213", "intent": "track",
+                       "entities": [{"start": 9, "end": 14, "entity": "order_id", "value": "48213"}]}
+
+
+def test_parse_and_evaluate_with_a_saved_model(capsys, tiny_model_dir, tmp_path):
+    code, out, _ = run_cli(capsys, "nlu", "parse", "--model", str(tiny_model_dir), "where is my order 48213", "hi")
+    assert code == 0
+    results = json.loads(out)
+    assert [r["text"] for r in results] == ["where is my order 48213", "hi"]
+    assert all({"intent", "intent_ranking", "entities", "out_of_scope"} <= set(r) for r in results)
+
+    data = tmp_path / "dev.jsonl"
+    data.write_text("\n".join(json.dumps(d) for d in TINY_EXAMPLES) + "\n")
+    report = tmp_path / "report"
+    code, out, _ = run_cli(capsys, "evaluate", "--model", str(tiny_model_dir), "--data", str(data), "--report", str(report))
+    assert code == 0
+    metrics = json.loads((report / "report.json").read_text())
+    assert metrics["n"] == len(TINY_EXAMPLES)
+    for key in ("intent_accuracy", "intent_macro_f1", "slot_f1", "exact_match"):
+        assert 0.0 <= metrics[key] <= 1.0
+    assert (report / "report.md").is_file() and (report / "confusion.png").is_file()
+
+
+def test_train_command_end_to_end(capsys, tiny_encoder_dir, tmp_path):
+    data = tmp_path / "train.jsonl"
+    data.write_text("\n".join(json.dumps(d) for d in TINY_EXAMPLES * 3) + "\n")
+    out = tmp_path / "model"
+    code, _, err = run_cli(capsys, "train", "--data", str(data), "--base-model", str(tiny_encoder_dir),
+                           "--epochs", "2", "--dev-split", "0.3", "--no-progress", "--out", str(out), "--device", "cpu")
+    assert code == 0, err
+    manifest = json.loads((out / "csbot-model.json").read_text())
+    assert manifest["base_model"] == str(tiny_encoder_dir)
+    assert json.loads((out / "metrics.json").read_text())["training"]["epochs_run"] >= 1
+
+
+def test_unknown_encoder_is_a_clear_error(capsys, tmp_path):
+    data = tmp_path / "train.jsonl"
+    data.write_text("\n".join(json.dumps(d) for d in TINY_EXAMPLES * 3) + "\n")
+    code, _, err = run_cli(capsys, "train", "--data", str(data), "--base-model", str(tmp_path / "no-such-model"),
+                           "--out", str(tmp_path / "m"))
+    assert code == 4 and "no-such-model" in err and "Traceback" not in err
+    assert not (tmp_path / "m").exists()

@@ -1,0 +1,46 @@
+"""Train the real default encoder for a few steps on a few dozen examples, save, load and parse."""
+
+from __future__ import annotations
+
+import pytest
+
+from nlu.inference import NLUModel
+from nlu.schema import EntitySpan, Example
+from training.config import TrainingConfig
+from training.trainer import Trainer
+
+
+def examples() -> list[Example]:
+    out = []
+    for n in ("48213", "99120", "10077", "55501", "31337", "70001", "42424", "86420"):
+        for template in ("where is my order {n}", "track order {n} please", "status of order {n}?"):
+            text = template.format(n=n)
+            start = text.index(n)
+            out.append(Example(text, "track_order", [EntitySpan(start, start + len(n), "order_id", n)]))
+    for text in ("hello", "hi there", "good morning", "hey!", "hello bot", "hi", "hey there", "morning!"):
+        out.append(Example(text, "greet"))
+    for text in ("what payment methods do you take", "can i pay with paypal", "do you accept visa",
+                 "can i pay by card", "is apple pay ok", "payment options?", "do you take mastercard", "pay with cash?"):
+        out.append(Example(text, "payment_methods"))
+    return out
+
+
+@pytest.mark.slow
+def test_train_default_encoder_then_parse(tmp_path):
+    data = examples()
+    dev = data[::6]
+    config = TrainingConfig(epochs=6, batch_size=8, learning_rate=2e-4, head_learning_rate=3e-3, seed=3,
+                            patience=6, device="cpu", warmup_ratio=0.0)
+    result = Trainer(config, data, dev, out_dir=tmp_path / "model", show_progress=False).run()
+
+    losses = [h["loss"] for h in result.history]
+    assert losses[-1] < losses[0] / 2, losses
+    assert result.metrics["intent_accuracy"] >= 0.8
+    calibration = result.metrics["calibration"]
+    assert calibration["temperature"] > 0 and calibration["threshold_source"] == "config"
+
+    model = NLUModel.load(tmp_path / "model", device="cpu")
+    parsed = model.parse(["where is my order 12345", "hello there", "which payment methods can i use"])
+    assert [p.intent.name for p in parsed] == ["track_order", "greet", "payment_methods"]
+    orders = [(e.entity, e.value, e.start, e.end) for e in parsed[0].entities]
+    assert orders == [("order_id", "12345", 18, 23)]
