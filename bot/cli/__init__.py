@@ -29,6 +29,9 @@ def cli(ctx: click.Context, verbose: bool) -> None:
     """csbot: customer-service chat bots from your own support data."""
     ctx.ensure_object(dict)
     ctx.obj["verbose"] = verbose
+    if not verbose:
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # read when transformers is imported
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
