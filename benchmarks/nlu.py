@@ -296,6 +296,10 @@ def fmt(value: Any) -> str:
     return f"{value:.4f}" if isinstance(value, float) else ("—" if value is None else str(value))
 
 
+def secs(value: Any) -> str:
+    return f"{value:.1f}" if isinstance(value, (int, float)) else "—"
+
+
 def write_markdown(results: dict[str, Any], path: Path) -> None:
     m = results.get("machine", {})
     lines = [
@@ -316,8 +320,8 @@ def write_markdown(results: dict[str, Any], path: Path) -> None:
         lines.append(
             f"| {name} | {fmt(ours.get('intent_accuracy'))} | {fmt(ours.get('intent_macro_f1'))} | {fmt(ours.get('slot_f1'))} | "
             f"{fmt(ours.get('exact_match'))} | {fmt(ours.get('in_scope_accuracy'))} | {fmt(ours.get('oos_recall'))} | "
-            f"{fmt(ours.get('oos_precision'))} | {fmt(ours.get('train_seconds_per_epoch'))} | {fmt(ours.get('epochs_run'))} | "
-            f"{fmt(base.get('intent_accuracy'))} | {fmt(base.get('slot_f1'))} | {fmt(base.get('train_seconds_per_epoch'))} |"
+            f"{fmt(ours.get('oos_precision'))} | {secs(ours.get('train_seconds_per_epoch'))} | {fmt(ours.get('epochs_run'))} | "
+            f"{fmt(base.get('intent_accuracy'))} | {fmt(base.get('slot_f1'))} | {secs(base.get('train_seconds_per_epoch'))} |"
         )
     lines += ["", "Targets (dev):", ""]
     for name, targets in TARGETS.items():
@@ -332,7 +336,7 @@ def write_markdown(results: dict[str, Any], path: Path) -> None:
                   "| backend | single p50 ms | single p99 ms | batch-32 sentences/s |", "|---|---|---|---|"]
         for backend, row in lat.items():
             if isinstance(row, dict):
-                lines.append(f"| {backend} | {fmt(row['single_p50_ms'])} | {fmt(row['single_p99_ms'])} | {fmt(row['batch32_sentences_per_s'])} |")
+                lines.append(f"| {backend} | {secs(row['single_p50_ms'])} | {secs(row['single_p99_ms'])} | {secs(row['batch32_sentences_per_s'])} |")
         lines += ["", "Accuracy cost of the optimised paths (dev, optimised minus torch):", ""]
         for name, ours in results.get("datasets", {}).items():
             for backend, delta in ours.get("optimised", {}).items():
@@ -361,8 +365,12 @@ def main() -> None:
     results = load_results(args.out)
     results.setdefault("datasets", {})
     results.setdefault("baseline", {})
-    results["machine"] = machine()
-    results["command"] = "python " + " ".join(["benchmarks/nlu.py"] + sys.argv[1:])
+    command = "python " + " ".join(["benchmarks/nlu.py"] + sys.argv[1:])
+
+    def stamp() -> None:
+        """Record where and how the part about to run is measured (a resumed run keeps the others)."""
+        results["machine"] = machine()
+        results["command"] = command
     parts = [p for p in args.parts.split(",") if p]
     for name in [d for d in args.datasets.split(",") if d]:
         for part, key, fn in (("ours", "datasets", run_ours), ("baseline", "baseline", run_baseline)):
@@ -372,6 +380,7 @@ def main() -> None:
                 print(f"{name} {part}: already measured, skipping (use --force)", flush=True)
                 continue
             print(f"{name} {part}: running", flush=True)
+            stamp()
             entry = fn(name, args)
             results[key][name] = entry
             ours, base = results["datasets"].get(name), results["baseline"].get(name)
@@ -383,6 +392,7 @@ def main() -> None:
             write_markdown(results, args.out.with_suffix(".md"))
             print(f"{name} {part}: {pick(entry)}", flush=True)
     if "latency" in parts and ("latency" not in results or args.force):
+        stamp()
         results["latency"] = run_latency(args, results)
         save_results(args.out, results)
     write_markdown(results, args.out.with_suffix(".md"))
