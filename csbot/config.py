@@ -35,6 +35,17 @@ def read_config(path: str | Path | None = None) -> dict[str, Any]:
     return data
 
 
+def validated(model: type[BaseModel], values: dict[str, Any], where: str) -> Any:
+    """``model(**values)``, with validation errors turned into one :class:`ConfigError` naming each field."""
+    try:
+        return model(**values)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or where}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"{where}: {problems}") from exc
+
+
 def load_section(section: str, path: str | Path | None, model: type[BaseModel]) -> dict[str, Any]:
     """One section of the config, validated against ``model`` so typos fail with the field named."""
     data = read_config(path)

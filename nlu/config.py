@@ -23,8 +23,8 @@ class NLUConfig(BaseModel):
 
     @classmethod
     def from_file(cls, path: str | Path | None = None, **overrides: object) -> NLUConfig:
-        from csbot.config import load_section
+        from csbot.config import load_section, validated
 
         values = load_section("nlu", path, cls)
         values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)
+        return validated(cls, values, "nlu options")

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from csbot.config import load_section
+from csbot.config import load_section, validated
 
 
 class TrainingConfig(BaseModel):
@@ -42,4 +42,4 @@ class TrainingConfig(BaseModel):
         """Defaults from the config file's ``training`` section, then non-None overrides."""
         values = load_section("training", path, cls)
         values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)
+        return validated(cls, values, "training options")

@@ -25,9 +25,9 @@ from bot.cli.options import (
 @label_column_option
 @click.option("--base-model", default=None, help="Encoder: Hugging Face name or local path (default all-MiniLM-L6-v2, offline).")
 @click.option("--epochs", type=int, default=None, help="Maximum epochs; early stopping may end sooner.")
-@click.option("--batch-size", type=int, default=None)
-@click.option("--learning-rate", type=float, default=None)
-@click.option("--seed", type=int, default=None)
+@click.option("--batch-size", type=int, default=None, help="Examples per optimiser step (default 32).")
+@click.option("--learning-rate", type=float, default=None, help="Encoder learning rate (default 1e-4; heads use head_learning_rate).")
+@click.option("--seed", type=int, default=None, help="Seed for a reproducible run (default 13).")
 @click.option("--max-steps", type=int, default=None, help="Stop after this many optimiser steps (smoke runs).")
 @device_option
 @config_option

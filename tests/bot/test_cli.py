@@ -114,3 +114,9 @@ def test_unknown_encoder_is_a_clear_error(capsys, tmp_path):
                            "--out", str(tmp_path / "m"))
     assert code == 4 and "no-such-model" in err and "Traceback" not in err
     assert not (tmp_path / "m").exists()
+
+
+def test_invalid_option_value_names_the_field(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "train", "--data", "x.jsonl", "--epochs", "0", "--out", str(tmp_path / "m"))
+    assert code == 2
+    assert err.startswith("error: training options: epochs:") and "greater than or equal to 1" in err
