@@ -187,6 +187,7 @@ class Trainer:
             raise TrainingError(f"{cfg.base_model}: a fast tokenizer is needed for character offsets")
         self.model.to(self.device)
         self.encoded = encode_examples(self.train_examples, self.tokenizer, self.labels, cfg.max_length)
+        self.fingerprint = fingerprint(self.train_examples)
 
     def _optimiser(self, total_steps: int) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
         cfg = self.config
@@ -222,7 +223,7 @@ class Trainer:
             labels=self.labels,
             calibration=calibration,
             base_model=self.config.base_model,
-            fingerprint=fingerprint(self.train_examples),
+            fingerprint=self.fingerprint,
             training_config=self.config.model_dump(),
             metrics=metrics or {},
         )

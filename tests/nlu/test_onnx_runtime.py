@@ -40,12 +40,8 @@ def user_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture(scope="module")
-def tokenizer():
-    from transformers import AutoTokenizer
-
-    from nlu.encoders import packaged_default_encoder
-
-    return AutoTokenizer.from_pretrained(str(packaged_default_encoder()))
+def tokenizer(default_tokenizer):
+    return default_tokenizer
 
 
 def tiny_bundle(tokenizer, seed: int) -> ModelBundle:
