@@ -16,7 +16,7 @@ class TrainingConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     base_model: str = "all-MiniLM-L6-v2"
-    epochs: int = Field(20, ge=1, description="upper bound; early stopping usually ends sooner")
+    epochs: int = Field(10, ge=1, description="the learning rate decays to zero over these; early stopping may end sooner")
     batch_size: int = Field(32, ge=1)
     learning_rate: float = Field(1e-4, gt=0)
     head_learning_rate: float = Field(1e-3, gt=0)

@@ -243,6 +243,10 @@ class Trainer:
         predictions = parser.parse([ex.text for ex in self.dev_examples])
         return evaluate_predictions(self.dev_examples, predictions, oos_label=self.labels.oos_label)
 
+    def _dev_has_oos(self) -> bool:
+        oos = self.labels.oos_label
+        return oos is not None and any(ex.intent == oos for ex in self.dev_examples)
+
     def calibrate(self) -> Calibration:
         """Fit the temperature on dev, then the out-of-scope threshold when dev has such examples."""
         cfg = self.config
@@ -267,9 +271,8 @@ class Trainer:
         correct = before.argmax(1) == gold
         ece = [expected_calibration_error(p.max(1), correct) for p in (before, after)]
         calibration = Calibration(temperature, cfg.oos_threshold, "config", ece[0], ece[1])
-        oos = labels.oos_label
-        if oos is not None and any(ex.intent == oos for ex in self.dev_examples):
-            oos_id = labels.intent_id(oos)
+        if self._dev_has_oos():
+            oos_id = labels.intent_id(labels.oos_label)
             top = after.argmax(1)
             in_scope_probs = after.copy()
             in_scope_probs[:, oos_id] = -1.0
@@ -284,7 +287,7 @@ class Trainer:
             )
             calibration.oos_threshold = threshold
             calibration.threshold_source = "dev"
-            log.info("out-of-scope threshold %.4f chosen on dev: %s", threshold, info)
+            log.debug("out-of-scope threshold %.4f chosen on dev: %s", threshold, info)
         return calibration
 
     # -- the loop ------------------------------------------------------------------------------
@@ -363,7 +366,9 @@ class Trainer:
                                           "seconds": round(seconds, 2)}
                 stop = cfg.max_steps is not None and step >= cfg.max_steps
                 if dist_ctx.is_main and self.dev_examples:
-                    metrics = self.evaluate()
+                    # With out-of-scope dev data, score each epoch at the threshold it would ship with:
+                    # before thresholding, early under-confident epochs look best.
+                    metrics = self.evaluate(self.calibrate() if self._dev_has_oos() else None)
                     score = float(metrics[metrics["primary_metric"]])
                     record.update(dev_primary=metrics["primary_metric"], dev_score=score,
                                   dev_intent_accuracy=metrics.get("intent_accuracy"),

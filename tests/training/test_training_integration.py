@@ -44,3 +44,18 @@ def test_train_default_encoder_then_parse(tmp_path):
     assert [p.intent.name for p in parsed] == ["track_order", "greet", "payment_methods"]
     orders = [(e.entity, e.value, e.start, e.end) for e in parsed[0].entities]
     assert orders == [("order_id", "12345", 18, 23)]
+
+
+def test_out_of_scope_dev_selects_epochs_at_the_shipped_threshold(tmp_path, tiny_encoder_dir):
+    data = examples() + [Example(t, "oos") for t in ("tell me a joke", "what is the weather", "sing a song",
+                                                         "who won the match", "how tall is everest", "play jazz")]
+    dev = data[::3]
+    config = TrainingConfig(base_model=str(tiny_encoder_dir), epochs=2, batch_size=8, seed=3, device="cpu",
+                            warmup_ratio=0.0)
+    result = Trainer(config, data, dev, out_dir=None, show_progress=False).run()
+
+    assert [h["dev_primary"] for h in result.history] == ["oos_balanced", "oos_balanced"]
+    calibration = result.metrics["calibration"]
+    assert calibration["threshold_source"] == "dev"
+    best = result.history[result.best_epoch - 1]["dev_score"]
+    assert result.metrics["oos_balanced"] == pytest.approx(best)
