@@ -14,7 +14,10 @@ the boundary with ``raise ... from exc`` so the CLI can print one clear line and
     │   ├── ArtefactError            a file of a saved artefact is missing or corrupt (names the file)
     │   │   └── IncompatibleArtefactError   saved by an incompatible csbot version
     │   └── EncoderNotFoundError     the base encoder name or path cannot be resolved offline
-    └── TrainingError                training cannot proceed (no data, bad split, diverged)
+    ├── TrainingError                training cannot proceed (no data, bad split, diverged)
+    └── RetrievalError               the Q&A index cannot be built, changed or searched
+        ├── EmbeddingMismatchError   the index was built with another embedding model than configured
+        └── UnknownRecordError       a Q&A record id is not in the index
 """
 
 from __future__ import annotations
@@ -86,6 +89,25 @@ class TrainingError(CsbotError):
     exit_code = 5
 
 
+class RetrievalError(CsbotError):
+    """The Q&A index cannot be built, changed or searched."""
+
+    exit_code = 6
+
+
+class EmbeddingMismatchError(RetrievalError):
+    """The index's vectors come from another embedding model than the one configured; names the file."""
+
+    def __init__(self, reason: str, path: str | Path) -> None:
+        self.reason = reason
+        self.path = Path(path)
+        super().__init__(f"{self.path}: {reason}")
+
+
+class UnknownRecordError(RetrievalError):
+    """A Q&A record id given to remove or look up is not in the index."""
+
+
 __all__ = [
     "ArtefactError",
     "ConfigError",
@@ -94,7 +116,10 @@ __all__ = [
     "EncoderNotFoundError",
     "EntitySpanError",
     "IncompatibleArtefactError",
+    "EmbeddingMismatchError",
     "ModelError",
+    "RetrievalError",
     "TrainingError",
     "UnknownFormatError",
+    "UnknownRecordError",
 ]

@@ -16,16 +16,12 @@ Layout::
 
 from __future__ import annotations
 
-import hashlib
-import json
-import shutil
-import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from csbot import ARTEFACT_FORMAT, __version__
+from csbot.artefacts import atomic_directory, read_json, sha256_file, utc_now, write_json
 from csbot.errors import ArtefactError, IncompatibleArtefactError
 from nlu.calibration import Calibration
 from nlu.labels import LabelMaps
@@ -51,68 +47,38 @@ class ModelBundle:
     manifest: dict[str, Any] = field(default_factory=dict)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _write_json(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
-
-
 def save_bundle(bundle: ModelBundle, out_dir: str | Path) -> Path:
     """Write the artefact atomically: built in a sibling temp dir, then swapped into place."""
     from safetensors.torch import save_file
 
     out = Path(out_dir).resolve()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with atomic_directory(out) as tmp:
         state = {k: v.detach().float().contiguous().cpu() for k, v in bundle.model.state_dict().items()}
         save_file(state, str(tmp / WEIGHTS), metadata={"format": "pt"})
         (tmp / "encoder").mkdir()
         bundle.model.encoder.config.to_json_file(str(tmp / "encoder" / "config.json"))
         bundle.tokenizer.save_pretrained(str(tmp / "tokenizer"))
-        _write_json(tmp / "labels.json", bundle.labels.to_dict())
-        _write_json(tmp / "heads.json", bundle.model.heads.to_dict())
-        _write_json(tmp / "calibration.json", bundle.calibration.to_dict())
-        _write_json(tmp / "training_config.json", bundle.training_config)
-        _write_json(tmp / "metrics.json", bundle.metrics)
+        write_json(tmp / "labels.json", bundle.labels.to_dict())
+        write_json(tmp / "heads.json", bundle.model.heads.to_dict())
+        write_json(tmp / "calibration.json", bundle.calibration.to_dict())
+        write_json(tmp / "training_config.json", bundle.training_config)
+        write_json(tmp / "metrics.json", bundle.metrics)
         manifest = {
             "kind": "nlu-model",
             "format": ARTEFACT_FORMAT,
             "csbot_version": __version__,
-            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "created": utc_now(),
             "base_model": bundle.base_model,
             "data_fingerprint": bundle.fingerprint,
-            "checksums": {name: _sha256(tmp / name) for name in _CHECKED},
+            "checksums": {name: sha256_file(tmp / name) for name in _CHECKED},
         }
-        _write_json(tmp / MANIFEST, manifest)
+        write_json(tmp / MANIFEST, manifest)
         bundle.manifest = manifest
-        if out.exists():
-            old = out.with_name(f".{out.name}.old-{time.time_ns()}")
-            out.rename(old)
-            tmp.rename(out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out
 
 
 def _read_json(path: Path) -> Any:
-    if not path.is_file():
-        raise ArtefactError("missing file (the model directory is incomplete; retrain or copy it again)", path)
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ArtefactError(f"corrupt JSON: {exc}", path) from exc
+    return read_json(path, "the model directory is incomplete; retrain or copy it again")
 
 
 def read_manifest(model_dir: str | Path) -> dict[str, Any]:
@@ -146,7 +112,7 @@ def load_bundle(model_dir: str | Path, verify: bool = True) -> ModelBundle:
         path = root / name
         if not path.is_file():
             raise ArtefactError("missing file (the model directory is incomplete; retrain or copy it again)", path)
-        if verify and name in checksums and _sha256(path) != checksums[name]:
+        if verify and name in checksums and sha256_file(path) != checksums[name]:
             raise ArtefactError("corrupt file: its checksum does not match the manifest", path)
     try:
         labels = LabelMaps.from_dict(_read_json(root / "labels.json"))

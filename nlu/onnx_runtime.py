@@ -36,7 +36,8 @@ import numpy as np
 import torch
 
 from csbot.errors import ModelError
-from nlu.artefact import WEIGHTS, ModelBundle, _sha256
+from csbot.artefacts import sha256_file
+from nlu.artefact import WEIGHTS, ModelBundle
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +100,7 @@ def cache_root() -> Path:
 def weights_sha256(bundle: ModelBundle, model_dir: str | Path | None) -> str:
     """sha256 of the ``model.safetensors`` the bundle came from (or of its weights, without a file)."""
     if model_dir is not None and (Path(model_dir) / WEIGHTS).is_file():
-        return _sha256(Path(model_dir) / WEIGHTS)
+        return sha256_file(Path(model_dir) / WEIGHTS)
     saved = bundle.manifest.get("checksums", {}).get(WEIGHTS) if bundle.manifest else None
     if saved:
         return str(saved)

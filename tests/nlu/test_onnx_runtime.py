@@ -11,7 +11,8 @@ import torch
 
 from csbot.errors import ModelError
 from nlu import onnx_runtime
-from nlu.artefact import WEIGHTS, ModelBundle, _sha256, load_bundle, save_bundle
+from csbot.artefacts import sha256_file
+from nlu.artefact import WEIGHTS, ModelBundle, load_bundle, save_bundle
 from nlu.calibration import Calibration
 from nlu.config import NLUConfig
 from nlu.inference import BACKENDS, NLUModel, TorchRunner
@@ -154,7 +155,7 @@ def test_int8_runs_and_mostly_agrees(model_dir: Path, tokenizer) -> None:
     ops = {node.op_type for node in onnx.load(str(runner.path)).graph.node}
     assert ops & {"MatMulInteger", "DynamicQuantizeLinear", "DynamicQuantizeMatMul"}
     meta = json.loads((model_dir / "model.int8.onnx.json").read_text())
-    assert meta["quantized"] is True and meta["weights_sha256"] == _sha256(model_dir / WEIGHTS)
+    assert meta["quantized"] is True and meta["weights_sha256"] == sha256_file(model_dir / WEIGHTS)
 
     batch = padded(tokenizer, TEXTS)
     intent, slots = runner(*batch)
@@ -182,7 +183,7 @@ def test_cached_graph_is_reused_and_reexported_when_weights_change(
     onnx_file, sidecar = model_dir / "model.onnx", model_dir / "model.onnx.json"
     assert first.path == onnx_file
     meta = json.loads(sidecar.read_text())
-    assert meta["weights_sha256"] == _sha256(model_dir / WEIGHTS)
+    assert meta["weights_sha256"] == sha256_file(model_dir / WEIGHTS)
     assert meta["source"] == "model.safetensors"
     mtime, content = onnx_file.stat().st_mtime_ns, onnx_file.read_bytes()
     assert not list(model_dir.glob(".*tmp*"))  # no temp files left behind
@@ -205,7 +206,7 @@ def test_cached_graph_is_reused_and_reexported_when_weights_change(
     assert onnx_file.read_bytes() != content
     assert (
         json.loads(sidecar.read_text())["weights_sha256"]
-        == _sha256(model_dir / WEIGHTS)
+        == sha256_file(model_dir / WEIGHTS)
         != meta["weights_sha256"]
     )
     batch = padded(tokenizer, TEXTS[:3])
@@ -233,7 +234,7 @@ def test_corrupt_cached_graph_is_reexported(tmp_path: Path, tokenizer) -> None:
 def test_no_model_dir_uses_user_cache(tmp_path: Path, tokenizer, user_cache: Path) -> None:
     model_dir = save_bundle(tiny_bundle(tokenizer, seed=4), tmp_path / "model")
     bundle = load_bundle(model_dir)
-    sha = _sha256(model_dir / WEIGHTS)
+    sha = sha256_file(model_dir / WEIGHTS)
     runner = OnnxRunner(bundle, None)
     assert runner.path == user_cache / sha[:16] / "model.onnx"
     assert runner.path.is_file()
@@ -255,7 +256,7 @@ def test_unwritable_model_dir_falls_back_to_user_cache(
     try:
         bundle = load_bundle(model_dir)
         runner = OnnxRunner(bundle, model_dir, quantize=True)
-        sha = _sha256(model_dir / WEIGHTS)
+        sha = sha256_file(model_dir / WEIGHTS)
         assert runner.path == user_cache / sha[:16] / "model.int8.onnx"
         assert (user_cache / sha[:16] / "model.onnx").is_file()
         assert not (model_dir / "model.onnx").exists() and not (model_dir / "model.int8.onnx").exists()
@@ -282,7 +283,7 @@ def test_read_only_model_dir_with_current_graph_is_used_as_is(
 
     # int8 is quantized from the shipped fp32 graph into the cache, writing nothing in the model dir.
     int8 = OnnxRunner(bundle, model_dir, quantize=True)
-    cache = user_cache / _sha256(model_dir / WEIGHTS)[:16]
+    cache = user_cache / sha256_file(model_dir / WEIGHTS)[:16]
     assert int8.path == cache / "model.int8.onnx"
     assert sorted(p.name for p in cache.iterdir()) == ["model.int8.onnx", "model.int8.onnx.json"]
     assert sorted(p.name for p in model_dir.iterdir()) == shipped

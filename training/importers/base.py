@@ -14,13 +14,11 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, ClassVar, TypeVar
 
+from csbot.datafiles import has_suffix, read_head, read_text  # noqa: F401 (the importers import them from here)
 from csbot.errors import DataError, EntitySpanError, UnknownFormatError
 from nlu.schema import Example
 
 logger = logging.getLogger(__name__)
-
-#: How many bytes :func:`read_head` reads for a content sniff.
-HEAD_BYTES = 64 * 1024
 
 
 class Importer(abc.ABC):
@@ -127,32 +125,6 @@ def load_examples(
 
 
 # --- helpers shared by the importers (not part of the public API) --------------------------------
-
-
-def read_text(path: Path) -> str:
-    """The file's text as UTF-8 (a leading BOM dropped); unreadable or non-UTF-8 data raises DataError."""
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise DataError(f"cannot read the file: {exc.strerror or exc}", path) from exc
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise DataError(f"not valid UTF-8 (byte {exc.start})", path, line) from exc
-
-
-def read_head(path: Path, size: int = HEAD_BYTES) -> str:
-    """The first ``size`` bytes of a file as text, for sniffing (undecodable bytes replaced)."""
-    with path.open("rb") as handle:
-        head = handle.read(size)
-    return head.decode("utf-8", errors="replace").lstrip("\ufeff")
-
-
-def has_suffix(path: Path, *suffixes: str) -> bool:
-    """Whether ``path`` is a file whose name ends with one of ``suffixes`` (case-insensitive)."""
-    return path.is_file() and path.suffix.lower() in suffixes
-
 
 def load_json(path: Path) -> tuple[str, Any]:
     """The file's text and its decoded JSON; a syntax error raises DataError with its line."""
