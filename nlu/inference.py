@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from csbot.devices import resolve_device  # noqa: F401 (re-exported)
 from csbot.errors import ModelError
 from nlu.alignment import decode_entities
 from nlu.artefact import ModelBundle, load_bundle
@@ -64,20 +65,6 @@ class _Encoded:
     ids: list[int]
     offsets: list[tuple[int, int]]
     word_ids: list[int | None]
-
-
-def resolve_device(device: str) -> str:
-    """``auto`` means CUDA when torch sees a GPU, else CPU; asking for CUDA without one falls back."""
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        log.warning("CUDA was asked for but no GPU is visible; running on the CPU")
-        return "cpu"
-    if device not in ("cpu",) and not device.startswith("cuda"):
-        raise ModelError(f"unknown device {device!r}: use auto, cpu or cuda")
-    return device
 
 
 class NLUModel:

@@ -36,17 +36,18 @@ def cli(ctx: click.Context, verbose: bool) -> None:
         level=logging.DEBUG if verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    for noisy in ("transformers", "urllib3", "filelock", "huggingface_hub", "matplotlib", "PIL"):
+    for noisy in ("sentence_transformers", "faiss", "transformers", "urllib3", "filelock", "huggingface_hub", "matplotlib", "PIL"):
         logging.getLogger(noisy).setLevel(logging.INFO if verbose else logging.ERROR)
 
 
 def _register() -> None:
-    from bot.cli import data, nlu, train
+    from bot.cli import data, index, nlu, train
 
     cli.add_command(train.train_command)
     cli.add_command(train.evaluate_command)
     cli.add_command(nlu.nlu_group)
     cli.add_command(data.data_group)
+    cli.add_command(index.index_group)
 
 
 _register()

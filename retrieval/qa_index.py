@@ -1,0 +1,402 @@
+"""The Q&A index: records, their question embeddings in a vector index, optional BM25, search with scores.
+
+Saved as a directory::
+
+    INDEX_DIR/
+      csbot-index.json   manifest: format, version, embedding model and dimension, count, index type, checksums
+      vectors.faiss      the faiss index (CPU form)
+      labels.npy         the int64 id of each stored vector (-1 once removed)
+      records.jsonl      one record a line with its int id ("label")
+      encoder/           the fine-tuned embedding model, when built with --finetune
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from csbot import ARTEFACT_FORMAT, __version__
+from csbot.artefacts import atomic_directory, read_json, sha256_file, utc_now, write_json
+from csbot.encoders import DEFAULT_ENCODER
+from csbot.errors import ArtefactError, EmbeddingMismatchError, IncompatibleArtefactError, RetrievalError, UnknownRecordError
+from retrieval.config import RetrievalConfig
+from retrieval.embeddings import Embedder
+from retrieval.index import VectorIndex, choose_kind, create_vector_index
+from retrieval.lexical import BM25Index
+from retrieval.mining import question_key
+from retrieval.records import Hit, QARecord, SearchResult
+
+log = logging.getLogger(__name__)
+
+MANIFEST = "csbot-index.json"
+RECORDS = "records.jsonl"
+ENCODER_DIR = "encoder"
+_DEFAULT_ALIASES = {DEFAULT_ENCODER, f"sentence-transformers/{DEFAULT_ENCODER}", "default"}
+#: Vectors compared at a time when merging near-identical questions at build.
+MERGE_CHUNK = 1024
+
+Progress = Callable[[str, int, int], None]  # (stage, advance, total)
+
+
+def same_model(a: str, b: str) -> bool:
+    """Whether two embedding model names mean the same model (aliases of the default count as one)."""
+    return a == b or (a in _DEFAULT_ALIASES and b in _DEFAULT_ALIASES)
+
+
+class QAIndex:
+    """Past questions and their answers, searchable by meaning (and by exact tokens with hybrid scoring)."""
+
+    def __init__(self, config: RetrievalConfig | None = None, embedder: Embedder | None = None) -> None:
+        self.config = config or RetrievalConfig()
+        self._embedder = embedder
+        self.records: dict[int, QARecord] = {}
+        self.labels_by_id: dict[str, int] = {}
+        self.vectors: VectorIndex | None = None
+        self.lexical: BM25Index | None = None
+        self.next_label = 0
+        self.finetuned = False
+        self.embedding_model = self.config.model
+        self.manifest: dict[str, Any] = {}
+        self.manifest_path: Path | None = None
+        self._expected_dimension: int | None = None
+        self._lock = threading.RLock()
+
+    # -- the embedding model ---------------------------------------------------------------------
+    @property
+    def embedder(self) -> Embedder:
+        """The embedding model, loaded on first use."""
+        if self._embedder is None:
+            self._embedder = self._check_dimension(Embedder(self.config.model, self.config.device, self.config.batch_size))
+        return self._embedder
+
+    def _check_dimension(self, embedder: Embedder) -> Embedder:
+        expected = self._expected_dimension
+        if expected is not None and embedder.dimension != expected:
+            raise EmbeddingMismatchError(
+                f"the index holds {expected}-d vectors but the embedding model {embedder.name!r} makes "
+                f"{embedder.dimension}-d ones", self.manifest_path or Path(MANIFEST),
+            )
+        return embedder
+
+    # -- building --------------------------------------------------------------------------------
+    @classmethod
+    def build(
+        cls,
+        records: Sequence[QARecord],
+        config: RetrievalConfig | None = None,
+        embedder: Embedder | None = None,
+        progress: Progress | None = None,
+    ) -> QAIndex:
+        """An index over ``records`` with near-identical questions merged (their provenance kept)."""
+        index = cls(config, embedder)
+        if not records:
+            raise RetrievalError("no Q&A records to index")
+        seen: set[str] = set()
+        for record in records:
+            if record.id in seen:
+                raise RetrievalError(f"duplicate record id {record.id!r}: ids must be unique")
+            seen.add(record.id)
+        merged = index._merge_exact(records)
+        texts = [r.question for r in merged]
+        vectors = index.embedder.encode(texts, progress=(lambda n: progress("encode", n, len(texts))) if progress else None)
+        kind = choose_kind(index.config, len(merged))
+        index.vectors = create_vector_index(kind, index.embedder.dimension, index.config, len(merged))
+        sample = vectors if len(vectors) <= 200_000 else vectors[np.random.default_rng(0).choice(len(vectors), 200_000, replace=False)]
+        index.vectors.initialise(sample)
+        index._add_merging(merged, vectors, progress)
+        log.info("built a %s index of %d entries from %d records", kind, index.vectors.size, len(records))
+        return index
+
+    def _merge_exact(self, records: Sequence[QARecord]) -> list[QARecord]:
+        by_key: dict[str, QARecord] = {}
+        for record in records:
+            copy = QARecord.from_dict(record.to_dict())
+            key = question_key(copy.question) or copy.question
+            if key in by_key:
+                by_key[key].absorb(copy)
+            else:
+                by_key[key] = copy
+        return list(by_key.values())
+
+    def _add_merging(self, records: list[QARecord], vectors: np.ndarray, progress: Progress | None) -> None:
+        """Add in chunks; a question within ``merge_threshold`` of one already kept is absorbed by it."""
+        threshold = self.config.merge_threshold
+        assert self.vectors is not None
+        for start in range(0, len(records), MERGE_CHUNK):
+            chunk, chunk_vectors = records[start : start + MERGE_CHUNK], vectors[start : start + MERGE_CHUNK]
+            keep = np.ones(len(chunk), dtype=bool)
+            if threshold <= 1.0:
+                if self.vectors.size:
+                    scores, ids = self.vectors.search(chunk_vectors, 1)
+                    for row in np.flatnonzero(scores[:, 0] >= threshold):
+                        self.records[int(ids[row, 0])].absorb(chunk[row])
+                        self._map_provenance(chunk[row], int(ids[row, 0]))
+                        keep[row] = False
+                sims = chunk_vectors @ chunk_vectors.T
+                for row in range(len(chunk)):
+                    if not keep[row]:
+                        continue
+                    earlier = np.flatnonzero(keep[:row] & (sims[row, :row] >= threshold))
+                    if len(earlier):
+                        chunk[int(earlier[0])].absorb(chunk[row])
+                        keep[row] = False
+            self._append([r for r, k in zip(chunk, keep, strict=True) if k], chunk_vectors[keep])
+            if progress:
+                progress("index", len(chunk), len(records))
+
+    def _map_provenance(self, record: QARecord, label: int) -> None:
+        self.labels_by_id.setdefault(record.id, label)
+        for p in record.merged:
+            self.labels_by_id.setdefault(p.id, label)
+
+    def _append(self, records: list[QARecord], vectors: np.ndarray) -> list[int]:
+        assert self.vectors is not None
+        labels = list(range(self.next_label, self.next_label + len(records)))
+        if not records:
+            return labels
+        self.vectors.add(vectors, np.asarray(labels, dtype=np.int64))
+        self.next_label += len(records)
+        for label, record in zip(labels, records, strict=True):
+            self.records[label] = record
+            self.labels_by_id[record.id] = label
+            self._map_provenance(record, label)
+            if self.lexical is not None:
+                self.lexical.add(label, record.question)
+        return labels
+
+    # -- changing a built index ------------------------------------------------------------------
+    def add(self, records: Sequence[QARecord], progress: Progress | None = None) -> list[str]:
+        """Add records without a rebuild; their ids must be new. Returns the ids added."""
+        with self._lock:
+            clash = [r.id for r in records if r.id in self.labels_by_id]
+            if clash:
+                raise RetrievalError(f"record ids already in the index: {', '.join(clash[:5])} (remove them first)")
+            if len({r.id for r in records}) != len(records):
+                raise RetrievalError("duplicate record ids among the records to add")
+            texts = [r.question for r in records]
+            vectors = self.embedder.encode(texts, progress=(lambda n: progress("encode", n, len(texts))) if progress else None)
+            if self.vectors is None:
+                self.vectors = create_vector_index(choose_kind(self.config, len(records)), self.embedder.dimension, self.config)
+            fresh = [QARecord.from_dict(r.to_dict()) for r in records]
+            self._append(fresh, vectors)
+            return [r.id for r in fresh]
+
+    def remove(self, ids: Iterable[str]) -> int:
+        """Remove records by id, also ones merged into another entry; unknown ids raise UnknownRecordError."""
+        with self._lock:
+            ids = list(ids)
+            unknown = [i for i in ids if i not in self.labels_by_id]
+            if unknown:
+                raise UnknownRecordError(f"no record with id {', '.join(repr(i) for i in unknown[:5])} in the index")
+            removed = 0
+            for record_id in ids:
+                label = self.labels_by_id.pop(record_id)
+                record = self.records.get(label)
+                if record is None:
+                    continue
+                if record.id == record_id:
+                    self._drop_entry(label, record, record_id)
+                else:
+                    record.merged = [p for p in record.merged if p.id != record_id]
+                removed += 1
+            return removed
+
+    def _drop_entry(self, label: int, record: QARecord, record_id: str) -> None:
+        """Remove an index entry; a question merged into it takes its place under the same vector."""
+        assert self.vectors is not None
+        if record.merged:
+            heir = record.merged[0]
+            record.id, record.question, record.answer, record.source = heir.id, heir.question, heir.answer, heir.source
+            record.merged = record.merged[1:]
+            return
+        del self.records[label]
+        self.vectors.remove([label])
+        if self.lexical is not None:
+            self.lexical.remove(label, record.question)
+
+    def get(self, record_id: str) -> QARecord:
+        """The entry holding ``record_id`` (its own or one it absorbed)."""
+        try:
+            return self.records[self.labels_by_id[record_id]]
+        except KeyError:
+            raise UnknownRecordError(f"no record with id {record_id!r} in the index") from None
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    # -- searching -------------------------------------------------------------------------------
+    def _lexical(self) -> BM25Index:
+        if self.lexical is None:
+            hybrid = self.config.hybrid
+            lexical = BM25Index(hybrid.k1, hybrid.b)
+            for label, record in self.records.items():
+                lexical.add(label, record.question)
+            self.lexical = lexical
+        return self.lexical
+
+    def search(self, queries: Sequence[str] | str, k: int | None = None, hybrid: bool | None = None) -> list[SearchResult]:
+        """The ``k`` best entries for each query, with cosine scores; batched (a bare string is one query)."""
+        if isinstance(queries, str):
+            queries = [queries]
+        return self.search_vectors(list(queries), self.embedder.encode(list(queries)), k, hybrid)
+
+    def search_vectors(
+        self, queries: list[str], vectors: np.ndarray, k: int | None = None, hybrid: bool | None = None
+    ) -> list[SearchResult]:
+        """:meth:`search` with the query vectors already encoded (evaluations reuse them across variants)."""
+        k = k or self.config.k
+        use_hybrid = self.config.hybrid.enabled if hybrid is None else hybrid
+        cfg = self.config
+        with self._lock:
+            if self.vectors is None or not self.records:
+                return [SearchResult(q, [], cfg.threshold, cfg.ambiguity_margin) for q in queries]
+            depth = max(k, cfg.hybrid.candidates) if use_hybrid else k
+            scores, ids = self.vectors.search(vectors, depth)
+            lexical = self._lexical() if use_hybrid else None
+            results = []
+            for row, query in enumerate(queries):
+                dense = {int(i): float(s) for i, s in zip(ids[row], scores[row], strict=True) if i >= 0}
+                if lexical is None:
+                    ranked = [(label, cos, cos, 0.0) for label, cos in dense.items()]
+                else:
+                    lex = dict(lexical.search(query, cfg.hybrid.candidates))
+                    extra = [label for label in lex if label not in dense]
+                    if extra:
+                        for label, vec in zip(extra, self.vectors.reconstruct(extra), strict=True):
+                            dense[label] = float(vec @ vectors[row])
+                    lex.update(lexical.scores(query, [x for x in dense if x not in lex]))
+                    weight = cfg.hybrid.weight
+                    ranked = [(label, cos + weight * lex.get(label, 0.0), cos, lex.get(label, 0.0))
+                              for label, cos in dense.items()]
+                ranked.sort(key=lambda item: -item[1])
+                hits = [Hit(self.records[label], cos, rank, lex_share) for label, rank, cos, lex_share in ranked[:k]]
+                results.append(SearchResult(query, hits, cfg.threshold, cfg.ambiguity_margin))
+            return results
+
+    async def asearch(self, queries: Sequence[str] | str, k: int | None = None) -> list[SearchResult]:
+        """:meth:`search` in a worker thread, so the event loop never waits on the model or faiss."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, lambda: self.search(queries, k))
+
+    # -- saving and loading ----------------------------------------------------------------------
+    def save(self, out_dir: str | Path) -> Path:
+        """Write the index directory atomically (a reader never sees a half-written one)."""
+        with self._lock:
+            if self.vectors is None:
+                raise RetrievalError("nothing to save: the index is empty")
+            out = Path(out_dir).resolve()
+            with atomic_directory(out) as tmp:
+                files = self.vectors.save(tmp)
+                with (tmp / RECORDS).open("w", encoding="utf-8") as handle:
+                    for label, record in sorted(self.records.items()):
+                        handle.write(json.dumps({"label": label, **record.to_dict()}, ensure_ascii=False) + "\n")
+                files.append(RECORDS)
+                if self.finetuned:
+                    self.embedder.save(tmp / ENCODER_DIR)
+                    files += [str(p.relative_to(tmp)) for p in sorted((tmp / ENCODER_DIR).rglob("*")) if p.is_file()]
+                self.manifest = {
+                    "kind": "qa-index",
+                    "format": ARTEFACT_FORMAT,
+                    "csbot_version": __version__,
+                    "created": utc_now(),
+                    "embedding_model": self.embedding_model,
+                    "dimension": self.vectors.dimension,
+                    "finetuned": self.finetuned,
+                    "count": len(self.records),
+                    "questions": sum(1 + len(r.merged) for r in self.records.values()),
+                    "next_label": self.next_label,
+                    **{f"index_{k}": v for k, v in self.vectors.describe().items() if k in ("type", "removed")},
+                    "checksums": {name: sha256_file(tmp / name) for name in files},
+                }
+                write_json(tmp / MANIFEST, self.manifest)
+            return out
+
+    @classmethod
+    def load(
+        cls, index_dir: str | Path, config: RetrievalConfig | None = None, embedder: Embedder | None = None, verify: bool = True
+    ) -> QAIndex:
+        """Load a saved index; a corrupt, truncated or mismatched file raises an error naming it."""
+        root = Path(index_dir)
+        if not root.is_dir():
+            raise ArtefactError("no such index directory", root)
+        manifest = read_json(root / MANIFEST, "not a csbot index, or an incomplete one; build it again")
+        if not isinstance(manifest, dict) or manifest.get("kind") != "qa-index":
+            raise ArtefactError("not a csbot Q&A index manifest", root / MANIFEST)
+        if manifest.get("format") != ARTEFACT_FORMAT:
+            raise IncompatibleArtefactError(
+                f"index saved in format {manifest.get('format')} by csbot {manifest.get('csbot_version', '?')}; this "
+                f"csbot {__version__} reads format {ARTEFACT_FORMAT}: build the index again",
+                root / MANIFEST,
+            )
+        index = cls(config, embedder)
+        index.manifest_path = root / MANIFEST
+        built_with = str(manifest.get("embedding_model", ""))
+        if not same_model(built_with, index.config.model):
+            raise EmbeddingMismatchError(
+                f"the index was built with embedding model {built_with!r} but {index.config.model!r} is configured; "
+                "configure the same model or build the index again",
+                root / MANIFEST,
+            )
+        checksums = manifest.get("checksums") or {}
+        for name, digest in checksums.items():
+            path = root / name
+            if not path.is_file():
+                raise ArtefactError("missing file (the index directory is incomplete; build it again)", path)
+            if verify and sha256_file(path) != digest:
+                raise ArtefactError("corrupt or truncated file: its checksum does not match the manifest", path)
+        index.embedding_model = built_with
+        index.finetuned = bool(manifest.get("finetuned"))
+        dimension = int(manifest.get("dimension", 0))
+        index._expected_dimension = dimension
+        if index.finetuned and embedder is None:
+            index._embedder = Embedder(str(root / ENCODER_DIR), index.config.device, index.config.batch_size)
+        if index._embedder is not None:
+            index._check_dimension(index._embedder)
+        index.vectors = create_vector_index(str(manifest.get("index_type", "flat")), dimension, index.config)
+        index.vectors.load(root)
+        index._load_records(root / RECORDS)
+        index.next_label = int(manifest.get("next_label", max(index.records, default=-1) + 1))
+        index.manifest = manifest
+        missing = [label for label in index.records if label not in index.vectors]
+        if missing or len(index.records) != index.vectors.size:
+            raise ArtefactError(
+                f"{len(index.records)} records but {index.vectors.size} vectors (the files do not belong together)",
+                root / RECORDS,
+            )
+        return index
+
+    def _load_records(self, path: Path) -> None:
+        if not path.is_file():
+            raise ArtefactError("missing file (the index directory is incomplete; build it again)", path)
+        with path.open(encoding="utf-8") as handle:
+            for number, line in enumerate(handle, start=1):
+                try:
+                    data = json.loads(line)
+                    label = int(data.pop("label"))
+                    record = QARecord.from_dict(data)
+                except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+                    raise ArtefactError(f"line {number}: corrupt record: {exc}", path) from exc
+                self.records[label] = record
+                self.labels_by_id[record.id] = label
+                self._map_provenance(record, label)
+
+    def stats(self) -> dict[str, Any]:
+        """Counts, index type and placement, memory and the embedding model, for ``csbot index stats``."""
+        assert self.vectors is not None
+        answers = {r.answer for r in self.records.values()}
+        return {
+            "entries": len(self.records),
+            "questions": sum(1 + len(r.merged) for r in self.records.values()),
+            "distinct_answers": len(answers),
+            "embedding_model": self.embedding_model,
+            "finetuned": self.finetuned,
+            "index_bytes": self.vectors.memory_bytes(),
+            **{f"index_{k}": v for k, v in self.vectors.describe().items()},
+        }
