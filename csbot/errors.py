@@ -15,9 +15,12 @@ the boundary with ``raise ... from exc`` so the CLI can print one clear line and
     │   │   └── IncompatibleArtefactError   saved by an incompatible csbot version
     │   └── EncoderNotFoundError     the base encoder name or path cannot be resolved offline
     ├── TrainingError                training cannot proceed (no data, bad split, diverged)
-    └── RetrievalError               the Q&A index cannot be built, changed or searched
-        ├── EmbeddingMismatchError   the index was built with another embedding model than configured
-        └── UnknownRecordError       a Q&A record id is not in the index
+    ├── RetrievalError               the Q&A index cannot be built, changed or searched
+    │   ├── EmbeddingMismatchError   the index was built with another embedding model than configured
+    │   └── UnknownRecordError       a Q&A record id is not in the index
+    └── StoreError                   session state or transcripts cannot be read or written
+        ├── StoreUnavailableError    the store (Redis) does not answer or fails mid-conversation
+        └── LockTimeoutError         a session stayed locked by another turn for too long
 """
 
 from __future__ import annotations
@@ -108,6 +111,20 @@ class UnknownRecordError(RetrievalError):
     """A Q&A record id given to remove or look up is not in the index."""
 
 
+class StoreError(CsbotError):
+    """Session state or transcripts cannot be read or written."""
+
+    exit_code = 7
+
+
+class StoreUnavailableError(StoreError):
+    """The store does not answer (at start-up, or mid-conversation); names the URL without its password."""
+
+
+class LockTimeoutError(StoreError):
+    """Another turn of the same session held its lock for longer than the lock timeout."""
+
+
 __all__ = [
     "ArtefactError",
     "ConfigError",
@@ -116,9 +133,12 @@ __all__ = [
     "EncoderNotFoundError",
     "EntitySpanError",
     "IncompatibleArtefactError",
+    "LockTimeoutError",
     "EmbeddingMismatchError",
     "ModelError",
     "RetrievalError",
+    "StoreError",
+    "StoreUnavailableError",
     "TrainingError",
     "UnknownFormatError",
     "UnknownRecordError",

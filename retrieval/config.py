@@ -35,7 +35,7 @@ class HybridConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     enabled: bool = True
-    weight: float = Field(0.2, ge=0, le=1, description="rank score = cosine + weight * lexical match share")
+    weight: float = Field(0.2, ge=0, le=1, description="rank score = cosine + weight * lexical share of the query IDF matched")
     candidates: int = Field(50, ge=1, description="dense and lexical candidates re-ranked per query")
     k1: float = Field(1.2, ge=0)
     b: float = Field(0.75, ge=0, le=1)

@@ -60,7 +60,9 @@ def distinct_answer_batches(pairs: list[tuple[str, str, str]], batch_size: int, 
             open_batches.append(([index], {key}))
         if len(open_batches) > 8:  # bound the search; flush the fullest partial batch
             open_batches.sort(key=lambda b: -len(b[0]))
-            batches.append(open_batches.pop(0)[0])
+            flushed = open_batches.pop(0)[0]
+            if len(flushed) > 1:  # a one-pair batch has no negative: its loss is 0 and the step is wasted
+                batches.append(flushed)
     batches.extend(members for members, _ in open_batches if len(members) > 1)
     rng.shuffle(batches)
     return batches
@@ -101,9 +103,12 @@ def finetune_embedder(
     use_amp = device.startswith("cuda")
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
 
+    # sentence-transformers 6 renamed tokenize to preprocess, whose features carry non-tensors ("modality")
+    preprocess = getattr(model, "preprocess", None) or model.tokenize
+
     def embed(texts: list[str]) -> torch.Tensor:
-        features = model.tokenize(texts)
-        features = {k: v.to(device) for k, v in features.items()}
+        features = preprocess(texts)
+        features = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in features.items()}
         return F.normalize(model(features)["sentence_embedding"].float(), dim=-1)
 
     step, epoch_losses = 0, []

@@ -2,8 +2,8 @@
 
 Dense sentence vectors blur exact tokens: two questions about orders 48213 and 99120 look alike. BM25's
 inverse document frequency gives rare tokens (order numbers, product codes, e-mail addresses) their
-weight. The score is reported as the share of the query's best possible BM25 score a record reaches, in
-[0, 1], so it fuses with a cosine without per-query rescaling.
+weight. The score is reported as the share of the query's IDF mass a record matches (BM25 over the sum of
+the query terms' IDF, capped at 1), so it fuses with a cosine without per-query rescaling.
 """
 
 from __future__ import annotations
@@ -59,9 +59,19 @@ class BM25Index:
         n, df = len(self.lengths), len(self.postings.get(token, ()))
         return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
 
-    def search(self, query: str, k: int) -> list[tuple[int, float]]:
-        """The ``k`` best ``(label, share)`` pairs, share = BM25 / the query's best possible BM25."""
-        scores = self.scores(query)
+    def search(self, query: str, k: int, max_df_share: float = 0.05) -> list[tuple[int, float]]:
+        """The ``k`` best ``(label, share)`` pairs, share = BM25 / the sum of the query terms' IDF.
+
+        Candidates come from the query's rarer terms only (in at most ``max_df_share`` of the records,
+        and always when a term is in under 1000): walking the postings of words like "my" would cost far
+        more than they can add. Their share is still counted in the scores.
+        """
+        limit = max(1000, int(max_df_share * len(self.lengths)))
+        rare = [t for t in set(tokenize(query)) if len(self.postings.get(t, ())) <= limit]
+        candidates = {label for t in rare for label in self.postings.get(t, {})}
+        if not candidates:
+            return []
+        scores = self.scores(query, list(candidates))
         return sorted(scores.items(), key=lambda item: -item[1])[:k]
 
     def scores(self, query: str, labels: list[int] | None = None) -> dict[int, float]:
@@ -70,7 +80,8 @@ class BM25Index:
         if not terms or not self.lengths:
             return {}
         average = self._total_length / len(self.lengths) or 1.0
-        ceiling = sum(self._idf(t) * (self.k1 + 1) * q for t, q in terms.items())
+        # a term met once in a record of average length scores idf · 1: the ceiling is every term met so
+        ceiling = sum(self._idf(t) * q for t, q in terms.items())
         if ceiling <= 0:
             return {}
         wanted = None if labels is None else set(labels)

@@ -70,9 +70,10 @@ def mine_pairs(conversations: list[Conversation]) -> list[QARecord]:
     """(customer question, following agent reply) records, small talk dropped and duplicates merged."""
     by_key: dict[str, QARecord] = {}
     for conversation in conversations:
-        turns = [t for t in conversation.turns if t.text.strip() and not is_small_talk(t.text)]
         blocks: list[tuple[str, list[str], int]] = []  # (role, texts, index of the block's first turn)
-        for index, turn in enumerate(turns):
+        for index, turn in enumerate(conversation.turns):  # index in the transcript, small talk included
+            if not turn.text.strip() or is_small_talk(turn.text):
+                continue
             if blocks and blocks[-1][0] == turn.role:
                 blocks[-1][1].append(turn.text.strip())
             else:

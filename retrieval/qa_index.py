@@ -100,9 +100,10 @@ class QAIndex:
             raise RetrievalError("no Q&A records to index")
         seen: set[str] = set()
         for record in records:
-            if record.id in seen:
-                raise RetrievalError(f"duplicate record id {record.id!r}: ids must be unique")
-            seen.add(record.id)
+            for record_id in (record.id, *(p.id for p in record.merged)):  # merged questions' ids too
+                if record_id in seen:
+                    raise RetrievalError(f"duplicate record id {record_id!r}: ids must be unique")
+                seen.add(record_id)
         merged = index._merge_exact(records)
         texts = [r.question for r in merged]
         vectors = index.embedder.encode(texts, progress=(lambda n: progress("encode", n, len(texts))) if progress else None)
@@ -175,10 +176,11 @@ class QAIndex:
     def add(self, records: Sequence[QARecord], progress: Progress | None = None) -> list[str]:
         """Add records without a rebuild; their ids must be new. Returns the ids added."""
         with self._lock:
-            clash = [r.id for r in records if r.id in self.labels_by_id]
+            ids = [i for r in records for i in (r.id, *(p.id for p in r.merged))]  # merged questions' ids too
+            clash = [i for i in ids if i in self.labels_by_id]
             if clash:
                 raise RetrievalError(f"record ids already in the index: {', '.join(clash[:5])} (remove them first)")
-            if len({r.id for r in records}) != len(records):
+            if len(set(ids)) != len(ids):
                 raise RetrievalError("duplicate record ids among the records to add")
             texts = [r.question for r in records]
             vectors = self.embedder.encode(texts, progress=(lambda n: progress("encode", n, len(texts))) if progress else None)
@@ -191,7 +193,7 @@ class QAIndex:
     def remove(self, ids: Iterable[str]) -> int:
         """Remove records by id, also ones merged into another entry; unknown ids raise UnknownRecordError."""
         with self._lock:
-            ids = list(ids)
+            ids = list(dict.fromkeys(ids))  # an id given twice is removed once
             unknown = [i for i in ids if i not in self.labels_by_id]
             if unknown:
                 raise UnknownRecordError(f"no record with id {', '.join(repr(i) for i in unknown[:5])} in the index")
@@ -213,8 +215,12 @@ class QAIndex:
         assert self.vectors is not None
         if record.merged:
             heir = record.merged[0]
+            if self.lexical is not None:  # the entry's words change with its question
+                self.lexical.remove(label, record.question)
             record.id, record.question, record.answer, record.source = heir.id, heir.question, heir.answer, heir.source
             record.merged = record.merged[1:]
+            if self.lexical is not None:
+                self.lexical.add(label, record.question)
             return
         del self.records[label]
         self.vectors.remove([label])
@@ -280,10 +286,12 @@ class QAIndex:
                 results.append(SearchResult(query, hits, cfg.threshold, cfg.ambiguity_margin))
             return results
 
-    async def asearch(self, queries: Sequence[str] | str, k: int | None = None) -> list[SearchResult]:
+    async def asearch(
+        self, queries: Sequence[str] | str, k: int | None = None, hybrid: bool | None = None
+    ) -> list[SearchResult]:
         """:meth:`search` in a worker thread, so the event loop never waits on the model or faiss."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(None, lambda: self.search(queries, k))
+        return await loop.run_in_executor(None, lambda: self.search(queries, k, hybrid))
 
     # -- saving and loading ----------------------------------------------------------------------
     def save(self, out_dir: str | Path) -> Path:

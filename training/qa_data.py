@@ -36,6 +36,7 @@ def load_qa(specs: Sequence[str | Path], format: str | None = None) -> list[QARe
     if not specs:
         raise DataError("no Q&A data given")
     records: list[QARecord] = []
+    sources: set[str] = set()
     for raw in specs:
         spec = DataSpec.parse(raw)
         if not spec.path.exists():
@@ -47,7 +48,11 @@ def load_qa(specs: Sequence[str | Path], format: str | None = None) -> list[QARe
             records.extend(load_records(spec.path, qa_format))
         else:
             examples = load_dataset([spec], format)
-            records.extend(records_from_examples(examples, spec.path.name + (f"@{spec.selector}" if spec.selector else "")))
+            source = spec.path.name + (f"@{spec.selector}" if spec.selector else "")
+            if source in sources:  # one file name in two folders (nlupp/banking/fold0.json, nlupp/hotels/fold0.json)
+                source = str(spec)
+            sources.add(source)
+            records.extend(records_from_examples(examples, source))
     if not records:
         raise DataError("the Q&A data holds no records", Path(str(specs[0])))
     log.info("loaded %d Q&A records from %d source(s)", len(records), len(specs))

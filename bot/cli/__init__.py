@@ -41,13 +41,17 @@ def cli(ctx: click.Context, verbose: bool) -> None:
 
 
 def _register() -> None:
-    from bot.cli import data, index, nlu, train
+    from bot.cli import chat, data, index, nlu, test, train
+    from bot.cli import transcripts
 
     cli.add_command(train.train_command)
     cli.add_command(train.evaluate_command)
     cli.add_command(nlu.nlu_group)
     cli.add_command(data.data_group)
     cli.add_command(index.index_group)
+    cli.add_command(chat.chat_command)
+    cli.add_command(test.test_group)
+    cli.add_command(transcripts.transcripts_group)
 
 
 _register()

@@ -16,6 +16,8 @@ index_option = click.option("--index", "index_dir", type=click.Path(file_okay=Fa
                             help="Index directory.")
 qa_option = click.option("--qa", "qa_paths", multiple=True, required=True,
                          help="Q&A data: JSONL/CSV records, chat transcripts, or any NLU data format (repeatable).")
+model_option = click.option("--model", default=None,
+                            help="Embedding model the index was built with, if not the configured one.")
 qa_format_option = click.option("--format", "data_format", default=None,
                                 help="Data format of --qa/--data; detected from path and content when omitted.")
 
@@ -89,13 +91,14 @@ def build_command(qa_paths, data_format, out_dir, index_type, device, model, fin
 @index_option
 @qa_option
 @qa_format_option
+@model_option
 @config_option
-def add_command(index_dir, qa_paths, data_format, config_path) -> None:
+def add_command(index_dir, qa_paths, data_format, model, config_path) -> None:
     """Add Q&A records to an index without rebuilding it."""
     from retrieval.qa_index import QAIndex
     from training.qa_data import load_qa
 
-    index = QAIndex.load(index_dir, _config(config_path))
+    index = QAIndex.load(index_dir, _config(config_path, model=model))
     records = load_qa(list(qa_paths), data_format)
     added = index.add(records)
     index.save(index_dir)
@@ -104,13 +107,14 @@ def add_command(index_dir, qa_paths, data_format, config_path) -> None:
 
 @index_group.command("remove")
 @index_option
+@model_option
 @config_option
 @click.argument("ids", nargs=-1, required=True)
-def remove_command(index_dir, config_path, ids) -> None:
+def remove_command(index_dir, model, config_path, ids) -> None:
     """Remove records by id (ids merged into another entry too) without rebuilding."""
     from retrieval.qa_index import QAIndex
 
-    index = QAIndex.load(index_dir, _config(config_path))
+    index = QAIndex.load(index_dir, _config(config_path, model=model))
     removed = index.remove(ids)
     index.save(index_dir)
     click.echo(f"removed {removed} records; the index holds {len(index)} entries")
@@ -120,9 +124,10 @@ def remove_command(index_dir, config_path, ids) -> None:
 @index_option
 @click.option("-k", "k", type=click.IntRange(1, 1000), default=None, help="Hits per query (default from config: 5).")
 @click.option("--hybrid/--dense", default=None, help="Fuse a lexical score with the dense one (default from config).")
+@model_option
 @config_option
 @click.argument("queries", nargs=-1)
-def search_command(index_dir, k, hybrid, config_path, queries) -> None:
+def search_command(index_dir, k, hybrid, model, config_path, queries) -> None:
     """Print the closest past questions and their answers as JSON (queries from stdin when none given)."""
     from retrieval.qa_index import QAIndex
 
@@ -130,19 +135,20 @@ def search_command(index_dir, k, hybrid, config_path, queries) -> None:
         queries = tuple(line.rstrip("\n") for line in sys.stdin if line.strip())
     if not queries:
         raise click.UsageError("give at least one query, as arguments or on stdin")
-    index = QAIndex.load(index_dir, _config(config_path))
+    index = QAIndex.load(index_dir, _config(config_path, model=model))
     results = [r.to_dict() for r in index.search(list(queries), k, hybrid=hybrid)]
     click.echo(json.dumps(results[0] if len(results) == 1 else results, indent=2, ensure_ascii=False))
 
 
 @index_group.command("stats")
 @index_option
+@model_option
 @config_option
-def stats_command(index_dir, config_path) -> None:
+def stats_command(index_dir, model, config_path) -> None:
     """Print what an index holds: entries, questions, answers, type, memory, embedding model."""
     from retrieval.qa_index import QAIndex
 
-    index = QAIndex.load(index_dir, _config(config_path))
+    index = QAIndex.load(index_dir, _config(config_path, model=model))
     click.echo(json.dumps(index.stats(), indent=2))
 
 
@@ -155,15 +161,16 @@ def stats_command(index_dir, config_path) -> None:
               help="Where to write report.json and report.md.")
 @click.option("-k", "k", type=click.IntRange(5, 1000), default=10, help="Hits searched per query (default 10).")
 @click.option("--hybrid/--dense", default=None, help="Fuse a lexical score with the dense one (default from config).")
+@model_option
 @config_option
-def evaluate_command(index_dir, data_paths, data_format, report_dir, k, hybrid, config_path) -> None:
+def evaluate_command(index_dir, data_paths, data_format, report_dir, k, hybrid, model, config_path) -> None:
     """Score the index on labelled queries: answer@1, recall@5, MRR, coverage at 95% precision."""
     from csbot.artefacts import write_json
     from retrieval.evaluation import evaluate_retrieval, report_markdown
     from retrieval.qa_index import QAIndex
     from training.data import load_dataset
 
-    index = QAIndex.load(index_dir, _config(config_path))
+    index = QAIndex.load(index_dir, _config(config_path, model=model))
     examples = load_dataset(list(data_paths), data_format)
     known = {r.intent if r.intent is not None else r.answer for r in index.records.values()}
     results = index.search([e.text for e in examples], k, hybrid=hybrid)

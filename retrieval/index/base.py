@@ -79,7 +79,7 @@ class VectorIndex(abc.ABC):
         clash = [int(x) for x in labels if int(x) in self._positions]
         if clash or len(set(labels.tolist())) != len(labels):
             raise RetrievalError(f"ids already in the index: {clash[:5] or 'duplicates in the batch'}")
-        if self.index is None:
+        if self.index is None or not self.index.is_trained:  # untrained: saved after every vector was removed
             self.initialise(vectors)
         start = len(self.labels)
         self.index.add(vectors)

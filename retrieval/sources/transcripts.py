@@ -8,6 +8,7 @@ conversation is ``{"id", "turns": [{"role", "text"}, ...]}`` (``messages``, ``sp
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -73,7 +74,12 @@ class JsonTranscripts(QASource):
             return _looks_like_conversation(json.loads(first))
         if has_suffix(path, ".json"):
             head = read_head(path).lstrip()
-            return head.startswith(("[", "{")) and any(f'"{k}"' in head for k in TURN_KEYS + ROLE_KEYS)
+            if not head.startswith(("[", "{")):
+                return False
+            try:
+                return _looks_like_conversation(_first_conversation(head))
+            except (json.JSONDecodeError, IndexError):  # the first one does not fit in the head
+                return any(f'"{k}"' in head for k in TURN_KEYS)
         return False
 
     def load(self, path: Path, options: Mapping[str, Any]) -> list[QARecord]:
@@ -87,6 +93,24 @@ class JsonTranscripts(QASource):
             for index, (value, number) in enumerate(_top_level_items(text, path), start=1):
                 conversations.append(conversation_from(value, str(index), path, number))
         return mine_pairs(conversations)
+
+
+def _first_conversation(head: str) -> Any:
+    """The first item of a JSON list, or of the list under ``"conversations"``, decoded from the file's head.
+
+    Only the item's structure tells a transcript from other JSON: keys such as ``"from"`` appear in NLU data
+    too (NLU++ date slots). None when the document is neither shape.
+    """
+    if head.startswith("["):
+        start = 1
+    else:
+        match = re.search(r'"conversations"\s*:\s*\[', head)
+        if match is None:
+            return None
+        start = match.end()
+    while head[start] in " \t\r\n":
+        start += 1
+    return json.JSONDecoder().raw_decode(head, start)[0]
 
 
 def _decode(line: str, path: Path, number: int) -> Any:

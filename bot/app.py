@@ -1,0 +1,154 @@
+"""Building a running bot from config: domain, NLU model, Q&A index, session store, transcripts.
+
+``BotApp`` is the one place that wires the parts and rejects conflicting options; it has an explicit
+lifecycle (``await app.start()`` / ``await app.stop()`` or ``async with``). ``prepare_models`` trains
+the NLU model and builds the index when they are missing, which is how ``csbot chat`` runs the demo
+with nothing else configured.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from bot.dialogue import DialogueManager
+from bot.domain import Domain, check_against_model, load_domain
+from csbot.config import DEFAULT_CONFIG, load_section, validated
+from csbot.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+class BotConfig(BaseModel):
+    """Section ``bot``: where the domain, its data and the trained artefacts live.
+
+    Relative paths are relative to the config file's folder.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    domain: str = "demo/domain.yml"
+    nlu_data: list[str] = Field(default_factory=lambda: ["demo/nlu.yml"])
+    qa_data: list[str] = Field(default_factory=lambda: ["demo/qa.csv"])
+    model_dir: str = "../models/demo"
+    index_dir: str = "../models/demo-index"
+
+    @classmethod
+    def from_file(cls, path: str | Path | None = None, **overrides: object) -> BotConfig:
+        values = load_section("bot", path, cls)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return validated(cls, values, "bot options")
+
+
+def config_dir(config_path: str | Path | None) -> Path:
+    """The folder relative paths in a config file are resolved against."""
+    return Path(config_path).resolve().parent if config_path else DEFAULT_CONFIG.parent
+
+
+class BotPaths:
+    """The resolved paths of a :class:`BotConfig`."""
+
+    def __init__(self, config: BotConfig, config_path: str | Path | None) -> None:
+        base = config_dir(config_path)
+
+        def resolve(p: str) -> Path:
+            path = Path(os.path.expanduser(p))
+            return path if path.is_absolute() else (base / path).resolve()
+
+        self.domain = resolve(config.domain)
+        self.nlu_data = [resolve(p) for p in config.nlu_data]
+        self.qa_data = [resolve(p) for p in config.qa_data]
+        self.model_dir = resolve(config.model_dir)
+        self.index_dir = resolve(config.index_dir)
+
+
+def prepare_models(paths: BotPaths, config_path: str | Path | None, show_progress: bool = True,
+                   say: Any = print) -> None:
+    """Train the NLU model and build the Q&A index when they are not there yet."""
+    if not (paths.model_dir / "csbot-model.json").is_file():
+        from training.config import TrainingConfig
+        from training.data import load_dataset, stratified_split
+        from training.trainer import Trainer
+
+        config = TrainingConfig.from_file(config_path)
+        examples = load_dataset([str(p) for p in paths.nlu_data])
+        train, dev = stratified_split(examples, config.dev_split, config.seed) if config.dev_split > 0 else (examples, [])
+        say(f"No NLU model in {paths.model_dir} yet: training one on {len(train)} examples (dev {len(dev)}).")
+        Trainer(config, train, dev, out_dir=paths.model_dir, show_progress=show_progress).run()
+    if paths.qa_data and not (paths.index_dir / "csbot-index.json").is_file():
+        from retrieval.config import RetrievalConfig
+        from retrieval.qa_index import QAIndex
+        from training.qa_data import load_qa
+
+        records = load_qa([str(p) for p in paths.qa_data])
+        say(f"No Q&A index in {paths.index_dir} yet: indexing {len(records)} past questions.")
+        QAIndex.build(records, RetrievalConfig.from_file(config_path)).save(paths.index_dir)
+
+
+class BotApp:
+    """A ready dialogue manager with its store and transcript sinks; start it before use, stop it after."""
+
+    def __init__(self, manager: DialogueManager, domain: Domain, paths: BotPaths, store_name: str) -> None:
+        self.manager, self.domain, self.paths, self.store_name = manager, domain, paths, store_name
+
+    @classmethod
+    def build(cls, config_path: str | Path | None = None, redis_url: str | None = None, store: str | None = None,
+              model_dir: str | None = None, index_dir: str | None = None, transcripts: bool = True) -> BotApp:
+        """Wire every part from config. ``redis_url`` implies the Redis store; models must exist."""
+        from bot.sessions import SessionsConfig, create_store
+        from bot.transcripts import TeeSink, TranscriptsConfig
+        from bot.understanding import IndexRetriever, ModelUnderstander
+        from nlu.config import NLUConfig
+        from nlu.inference import NLUModel
+        from retrieval.config import RetrievalConfig
+        from retrieval.qa_index import QAIndex
+
+        if store == "memory" and redis_url:
+            raise ConfigError("--redis conflicts with the memory store: drop one of them")
+        config = BotConfig.from_file(config_path, model_dir=model_dir, index_dir=index_dir)
+        paths = BotPaths(config, config_path)
+        domain = load_domain(paths.domain)
+        nlu_config = NLUConfig.from_file(config_path)
+        model = NLUModel.load(paths.model_dir, device=nlu_config.device, backend=nlu_config.backend,
+                              batch_size=nlu_config.batch_size, max_length=nlu_config.max_length,
+                              oos_threshold=nlu_config.oos_threshold)
+        check_against_model(domain, model.labels.intents, paths.domain)
+        retriever = None
+        if (paths.index_dir / "csbot-index.json").is_file():
+            retriever = IndexRetriever(QAIndex.load(paths.index_dir, RetrievalConfig.from_file(config_path)))
+        elif any(spec.retrieve for spec in domain.intents.values()):
+            log.warning("no Q&A index in %s: questions for retrieval will get the fallback", paths.index_dir)
+        sessions = SessionsConfig.from_file(config_path, **({"store": "redis", "url": redis_url} if redis_url else {}),
+                                            **({"store": store} if store else {}))
+        session_store = create_store(sessions)
+        sink = None
+        if transcripts:
+            sink = TranscriptsConfig.from_file(config_path).create_sink(
+                sessions.url if sessions.store == "redis" else None, config_path)
+            if not isinstance(sink, TeeSink):
+                sink = TeeSink([sink])  # logs a failing sink once per outage, not on every turn
+        manager = DialogueManager(domain, ModelUnderstander(model), session_store, retriever, sink)
+        return cls(manager, domain, paths, sessions.store)
+
+    async def start(self) -> None:
+        """Check the session store and any Redis transcript stream answer (a bad URL fails here, clearly)."""
+        await self.manager.store.start()
+        for sink in getattr(self.manager.transcripts, "sinks", []):
+            if hasattr(sink, "ping"):
+                await sink.ping()
+
+    async def stop(self) -> None:
+        await self.manager.store.close()
+        if self.manager.transcripts is not None:
+            await self.manager.transcripts.close()
+
+    async def __aenter__(self) -> BotApp:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()

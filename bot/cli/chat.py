@@ -1,0 +1,37 @@
+"""``csbot chat``: talk to the bot in the terminal (the demo shop unless another config is given)."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from bot.cli.options import config_option
+
+
+@click.command("chat")
+@config_option
+@click.option("--redis", "redis_url", default=None, help="Keep sessions in Redis at this URL instead of memory.")
+@click.option("--model", "model_dir", default=None, help="NLU model directory (default from config: models/demo).")
+@click.option("--index", "index_dir", default=None, help="Q&A index directory (default from config: models/demo-index).")
+@click.option("--no-transcripts", is_flag=True, help="Do not write the transcript log.")
+def chat_command(config_path, redis_url, model_dir, index_dir, no_transcripts) -> None:
+    """Chat with the bot in the terminal; trains the model and builds the index first when missing."""
+    import asyncio
+
+    from rich.console import Console
+
+    from bot.app import BotApp, BotConfig, BotPaths, prepare_models
+    from bot.channels.repl import Repl
+
+    console = Console(highlight=False)
+    paths = BotPaths(BotConfig.from_file(config_path, model_dir=model_dir, index_dir=index_dir), config_path)
+    prepare_models(paths, config_path, show_progress=sys.stderr.isatty(), say=lambda text: console.print(f"[dim]{text}[/dim]"))
+    app = BotApp.build(config_path, redis_url=redis_url, model_dir=model_dir, index_dir=index_dir,
+                       transcripts=not no_transcripts)
+    asyncio.run(app.start())
+    try:
+        code = Repl(app.manager, console).run()
+    finally:
+        asyncio.run(app.stop())
+    sys.exit(code) if code else None

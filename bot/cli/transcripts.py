@@ -1,0 +1,230 @@
+"""``csbot transcripts ...``: read the transcript log, one conversation or the latest turns live."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from bot.cli.options import config_option
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.text import Text
+
+    from bot.transcripts.record import TranscriptTurn
+
+log_option = click.option("--log", "log_path", type=click.Path(dir_okay=False), default=None,
+                          help="Transcript log (default from config: transcripts.path).")
+json_option = click.option("--json", "as_json", is_flag=True, help="One JSON object per turn instead of text.")
+
+
+@click.group("transcripts")
+def transcripts_group() -> None:
+    """Read the transcript log: a whole conversation, or the latest turns live."""
+
+
+def _log_path(log_path: str | None, config_path: str | None) -> Path:
+    if log_path:
+        return Path(log_path)
+    from bot.transcripts.config import TranscriptsConfig
+
+    return TranscriptsConfig.from_file(config_path).log_path(config_path)
+
+
+def _require_log(path: Path) -> None:
+    from bot.transcripts.jsonl import log_files
+    from csbot.errors import StoreError
+
+    if not log_files(path):
+        raise StoreError(f"{path}: no transcript log here (see --log or transcripts.path in the config)")
+
+
+def _console() -> Console:
+    from rich.console import Console
+
+    return Console(soft_wrap=True, highlight=False)
+
+
+@transcripts_group.command("show")
+@click.argument("session_id")
+@log_option
+@json_option
+@config_option
+def show_command(session_id: str, log_path: str | None, as_json: bool, config_path: str | None) -> None:
+    """Print one conversation, turn by turn.
+
+    Each turn shows the time, what the customer wrote, the intent and its confidence (with entities),
+    the decision and its source, and the bot's reply with its buttons.
+    """
+    from bot.transcripts.jsonl import iter_turns
+    from csbot.errors import StoreError
+
+    path = _log_path(log_path, config_path)
+    _require_log(path)
+    turns = list(iter_turns(path, session_id))
+    if not turns:
+        raise StoreError(f"{path}: no conversation with session id {session_id!r} (nor in its rotated files)")
+    if as_json:
+        for turn in turns:
+            click.echo(json.dumps(turn.to_dict(), ensure_ascii=False))
+        return
+    console = _console()
+    first, end = turns[0], turns[-1]
+    console.print(_header(session_id, first, end, len(turns)))
+    for turn in turns:
+        console.print()
+        for line in _turn_block(turn):
+            console.print(line)
+
+
+@transcripts_group.command("tail")
+@log_option
+@click.option("--session", "session_id", default=None, help="Only this conversation's turns.")
+@click.option("-n", "--lines", "lines", type=click.IntRange(min=0), default=10, show_default=True,
+              help="How many of the latest turns to print first.")
+@click.option("--follow/--no-follow", default=None,
+              help="Keep printing turns as they are logged (default: when stdout is a terminal).")
+@click.option("--timeout", type=click.FloatRange(min=0), default=None,
+              help="Stop following after this many seconds (for scripts).")
+@json_option
+@config_option
+def tail_command(log_path: str | None, session_id: str | None, lines: int, follow: bool | None,
+                 timeout: float | None, as_json: bool, config_path: str | None) -> None:
+    """Print the latest turns, then follow the log live.
+
+    Following survives rotation and runs until Ctrl-C or ``--timeout``; it is on by default when stdout
+    is a terminal.
+    """
+    from bot.transcripts.jsonl import follow as follow_log
+
+    path = _log_path(log_path, config_path)
+    if follow is None:
+        follow = sys.stdout.isatty()
+    if not follow:
+        _require_log(path)
+        stop = lambda: True
+    elif timeout is not None:
+        deadline = time.monotonic() + timeout
+        stop = lambda: time.monotonic() >= deadline
+    else:
+        stop = None
+    console = None if as_json else _console()
+    try:
+        for turn in follow_log(path, session_id, poll=0.2, stop=stop, last=lines):
+            if console is None:
+                click.echo(json.dumps(turn.to_dict(), ensure_ascii=False))
+            else:
+                console.print(_turn_line(turn, with_session=session_id is None))
+            sys.stdout.flush()
+    except KeyboardInterrupt:  # the normal way to end following
+        return
+
+
+# -- rendering --------------------------------------------------------------------------------------
+
+
+def _when(timestamp: float, fmt: str = "%H:%M:%S") -> str:
+    return datetime.fromtimestamp(timestamp).strftime(fmt)
+
+
+def _header(session_id: str, first: TranscriptTurn, end: TranscriptTurn, count: int) -> Text:
+    from rich.text import Text
+
+    span = f"{_when(first.timestamp, '%Y-%m-%d %H:%M:%S')} - {_when(end.timestamp)}"
+    return Text.assemble(("session ", "dim"), (session_id, "bold"), (f" · {first.channel} · {count} turns · {span}", "dim"))
+
+
+def _intent(parse: dict[str, Any] | None) -> tuple[str | None, float | None]:
+    """Intent name and confidence from a parse result (``intent`` a dict, or a name beside ``confidence``)."""
+    if not parse:
+        return None, None
+    intent = parse.get("intent")
+    if isinstance(intent, dict):
+        return intent.get("name"), intent.get("confidence")
+    return intent, parse.get("confidence")
+
+
+def _understood(turn: TranscriptTurn) -> Text:
+    from rich.text import Text
+
+    name, confidence = _intent(turn.parse)
+    text = Text()
+    if name is not None:
+        text.append(str(name), "cyan")
+        if confidence is not None:
+            text.append(f" {float(confidence):.2f}")
+    else:
+        text.append("no parse", "dim")
+    if turn.parse and turn.parse.get("out_of_scope"):
+        text.append(" out of scope", "yellow")
+    entities = (turn.parse or {}).get("entities") or []
+    if entities:
+        text.append(" · " + ", ".join(f"{e.get('entity')}={e.get('value')}" for e in entities if isinstance(e, dict)))
+    return text
+
+
+def _decision(turn: TranscriptTurn) -> str:
+    return turn.decision if turn.source in ("", turn.decision) else f"{turn.decision}/{turn.source}"
+
+
+def _reply_texts(turn: TranscriptTurn) -> list[tuple[str, list[str]]]:
+    """Each bubble of the reply: its text and its buttons' titles."""
+    out = []
+    for message in turn.reply.get("messages") or []:
+        if isinstance(message, dict):
+            buttons = [str(b.get("title", b.get("payload", ""))) for b in message.get("buttons") or []
+                       if isinstance(b, dict)]
+            out.append((str(message.get("text", "")), buttons))
+    return out
+
+
+def _turn_block(turn: TranscriptTurn) -> list[Text]:
+    """The lines ``show`` prints for one turn."""
+    from rich.text import Text
+
+    pad = " " * 10
+    lines = [
+        Text.assemble((f"{_when(turn.timestamp)}  ", "dim"), ("customer: ", "bold green"), turn.user_text),
+        Text.assemble(pad, ("intent: ", "dim"), _understood(turn), ("   decision: ", "dim"), _decision(turn),
+                      (f"   {turn.latency_ms:.0f} ms", "dim")),
+    ]
+    if turn.hits:
+        top = turn.hits[0]
+        score = top.get("score")
+        lines.append(Text.assemble(pad, ("top hit: ", "dim"), str(top.get("question", top.get("id", ""))),
+                                   f" ({float(score):.2f})" if score is not None else ""))
+    for index, (text, buttons) in enumerate(_reply_texts(turn)):
+        lines.append(Text.assemble(pad, ("bot: " if index == 0 else "     ", "bold blue"), text))
+        if buttons:
+            lines.append(Text.assemble(pad, "     ", ("  ".join(f"[{b}]" for b in buttons), "magenta")))
+    if turn.reply.get("handoff"):
+        lines.append(Text.assemble(pad, ("handed over to a person", "yellow")))
+    if turn.correction:
+        lines.append(Text.assemble(pad, ("correction: ", "dim"), json.dumps(turn.correction, ensure_ascii=False)))
+    return lines
+
+
+def _turn_line(turn: TranscriptTurn, with_session: bool) -> Text:
+    """One line per turn for ``tail``."""
+    from rich.text import Text
+
+    line = Text(f"{_when(turn.timestamp, '%Y-%m-%d %H:%M:%S')} ", "dim")
+    if with_session:
+        line.append(f"{turn.session_id} ", "bold")
+    line.append(f"#{turn.turn} ", "dim")
+    line.append(" ".join(turn.user_text.splitlines()), "green")
+    line.append(" → ")
+    line.append_text(_understood(turn))
+    line.append(f" → {_decision(turn)} → ")
+    bubbles = _reply_texts(turn)
+    line.append(" | ".join(" ".join(text.splitlines()) for text, _ in bubbles), "blue")
+    buttons = [b for _, bs in bubbles for b in bs]
+    if buttons:
+        line.append(" " + " ".join(f"[{b}]" for b in buttons), "magenta")
+    return line

@@ -1,0 +1,93 @@
+"""The domain file (YAML under ``configs/``): intents, slots, templates, thresholds and hand-over rules.
+
+The pydantic models below are the file's schema; :mod:`bot.domain.loader` reads a file into them and
+checks what a schema cannot (placeholders, regexes, dotted paths, the model's intents).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SlotType = Literal["text", "number", "email", "date", "order_number", "phone", "any"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SlotSpec(_Strict):
+    """A value an intent needs: how to recognise it, how to ask for it, what to say when it is invalid."""
+
+    type: SlotType = "text"
+    regex: str | None = Field(None, description="a value must match this (full match, case-insensitive)")
+    prompt: str = Field(..., description="asked when the slot is missing (a template text)")
+    invalid: str | None = Field(None, description="said before re-asking when a value is invalid")
+    entities: list[str] = Field(default_factory=list, description="tagger entities that fill it (default: its name)")
+
+
+class ButtonSpec(_Strict):
+    """A quick reply; ``payload`` (default: the title) comes back as the customer's next message."""
+
+    title: str
+    payload: str | None = None
+
+
+class VariantSpec(_Strict):
+    """One wording of a template; placeholders ``{name}`` take slots and action variables."""
+
+    text: str
+    buttons: list[ButtonSpec] = Field(default_factory=list)
+
+
+class IntentSpec(_Strict):
+    """What the bot does with an intent once recognised."""
+
+    template: str | None = Field(None, description="template name (default: the intent's own name)")
+    required_slots: list[str] = Field(default_factory=list)
+    action: str | None = Field(None, description="async callable 'package.module:function' run before the template")
+    provides: list[str] = Field(default_factory=list, description="template variables the action returns")
+    alternatives: list[str] = Field(default_factory=list,
+                                    description="other templates the action may pick by returning {'template': name}")
+    sensitive: bool = Field(False, description="ask for confirmation before the action runs")
+    confirm: str | None = Field(None, description="template asking for confirmation (default: 'confirm_<intent>')")
+    retrieve: bool = Field(False, description="a question answered from the Q&A index")
+    chitchat: bool = Field(False, description="greeting, thanks, goodbye...: answered without touching a form")
+    handoff: bool = Field(False, description="hand the conversation to a person (explicit request, complaint)")
+    threshold: float | None = Field(None, ge=0, le=1, description="this intent's own confidence threshold")
+
+
+class Thresholds(_Strict):
+    """Confidence levels the policy decides with."""
+
+    intent: float = Field(0.5, ge=0, le=1, description="below this the intent is not trusted")
+    retrieval: float | None = Field(None, description="a retrieved answer needs this score (default: the index's)")
+    ambiguity_margin: float | None = Field(None, ge=0, description="hits closer than this are ambiguous")
+
+
+class HandoffSpec(_Strict):
+    """When a person takes over."""
+
+    max_failures: int = Field(2, ge=1, description="consecutive turns the bot could not place")
+    template: str = "handoff"
+    hook: str | None = Field(None, description="async callable 'package.module:function' told of each hand-over")
+
+
+class Domain(_Strict):
+    """A whole bot: the schema of ``configs/<domain>/domain.yml``."""
+
+    version: Literal[1] = 1
+    policy: str = Field("rules", description="a registered policy name or a dotted path")
+    thresholds: Thresholds = Thresholds()
+    handoff: HandoffSpec = HandoffSpec()
+    action_timeout_seconds: float = Field(5.0, gt=0)
+    slots: dict[str, SlotSpec] = Field(default_factory=dict)
+    intents: dict[str, IntentSpec] = Field(default_factory=dict)
+    templates: dict[str, list[VariantSpec]] = Field(default_factory=dict)
+
+    def template_name(self, intent: str) -> str | None:
+        """The template an intent answers with, if any."""
+        spec = self.intents.get(intent)
+        name = spec.template if spec and spec.template else intent
+        return name if name in self.templates else None

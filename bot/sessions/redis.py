@@ -1,0 +1,231 @@
+"""The Redis session store: what ``csbot serve`` uses so that several workers share conversations.
+
+Keys (``namespace`` keeps several bots apart on one Redis):
+
+- ``{namespace}:session:{id}``: the state as JSON, written with ``SET ... EX ttl`` so an abandoned
+  conversation disappears by itself;
+- ``{namespace}:lock:{id}``: the turn lock, ``SET NX PX lock_timeout`` with a random token (in a short
+  Lua script, so a retried attempt recognises its own token). The lock
+  expires if its holder dies, and it is released by a Lua script that deletes it only when the token is
+  still the holder's, so a turn whose lock expired never releases the lock another turn has taken since.
+
+Every Redis failure is raised as :class:`~csbot.errors.StoreUnavailableError` naming the URL (password
+masked); nothing falls back to memory. redis-py reconnects by itself, so once the server is back the
+next call works again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import re
+import secrets
+from collections.abc import AsyncIterator, Awaitable
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, TypeVar
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.exceptions import AuthenticationError, NoPermissionError, RedisError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from bot.sessions.base import SessionStore, decode_state, encode_state
+from bot.sessions.state import SessionState
+from csbot.errors import ConfigError, LockTimeoutError, StoreUnavailableError
+
+if TYPE_CHECKING:
+    from typing import Self
+
+    from bot.sessions.config import SessionsConfig
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: Takes the lock (SET NX PX with the caller's token); returns 1 if the caller holds it now. A lock that
+#: already holds the caller's token counts as taken, so redis-py's retry of a SET whose reply was lost
+#: does not lock the caller out of its own lock until it expires.
+ACQUIRE_SCRIPT = """
+if redis.call("SET", KEYS[1], ARGV[1], "NX", "PX", ARGV[2]) then
+    return 1
+end
+if redis.call("GET", KEYS[1]) == ARGV[1] then
+    return 1
+end
+return 0
+"""
+
+#: Deletes the lock only if it still holds the caller's token; returns 1 if it did.
+RELEASE_SCRIPT = """
+if redis.call("GET", KEYS[1]) == ARGV[1] then
+    return redis.call("DEL", KEYS[1])
+end
+return 0
+"""
+
+
+def mask_url(url: str) -> str:
+    """``url`` with any password replaced by ``***`` (in the user info and in a ``password=`` query)."""
+    match = re.match(r"^([^:/?#]+://)([^/?#]*)(.*)$", url)
+    if match is None:
+        return re.sub(r"(?i)([?&]password=)[^&#]*", r"\1***", url)
+    scheme, authority, tail = match.groups()
+    if "@" in authority:
+        userinfo, host = authority.rsplit("@", 1)
+        if ":" in userinfo:
+            userinfo = userinfo.split(":", 1)[0] + ":***"
+        authority = f"{userinfo}@{host}"
+    return scheme + authority + re.sub(r"(?i)([?&]password=)[^&#]*", r"\1***", tail)
+
+
+class RedisSessionStore(SessionStore):
+    """Sessions in Redis, shared by every process that uses the same URL and namespace."""
+
+    #: Mean pause between two attempts to take a lock held by another turn (jittered ±50 %).
+    poll_interval = 0.01
+
+    def __init__(
+        self,
+        url: str = "redis://127.0.0.1:6379/0",
+        namespace: str = "csbot",
+        ttl_seconds: int = 86400,
+        lock_timeout_seconds: float = 10,
+        lock_wait_seconds: float = 15,
+        socket_timeout: float = 2,
+    ) -> None:
+        if int(ttl_seconds) < 1:
+            raise ConfigError(f"sessions.ttl_seconds must be at least 1, got {ttl_seconds}")
+        if lock_timeout_seconds <= 0:
+            raise ConfigError(f"sessions.lock_timeout_seconds must be positive, got {lock_timeout_seconds}")
+        if lock_wait_seconds < 0:
+            raise ConfigError(f"sessions.lock_wait_seconds must not be negative, got {lock_wait_seconds}")
+        self.url = url
+        self.display_url = mask_url(url)
+        self.namespace = namespace
+        self.ttl_seconds = int(ttl_seconds)
+        self.lock_timeout_seconds = lock_timeout_seconds
+        self.lock_wait_seconds = lock_wait_seconds
+        self._lock_ms = max(1, round(lock_timeout_seconds * 1000))
+        try:
+            # One quick retry covers a pooled connection that died with a restarted server (every
+            # command here is safe to repeat); more would only make a real outage slower to report.
+            self._redis: aioredis.Redis = aioredis.Redis.from_url(
+                url,
+                decode_responses=True,
+                socket_timeout=socket_timeout,
+                socket_connect_timeout=socket_timeout,
+                retry=Retry(ExponentialWithJitterBackoff(cap=0.1, base=0.01), retries=1),
+            )
+        except ValueError as exc:
+            raise ConfigError(f"sessions.url {self.display_url!r} is not a Redis URL: {exc}") from exc
+        self._acquire_script = self._redis.register_script(ACQUIRE_SCRIPT)
+        self._release_script = self._redis.register_script(RELEASE_SCRIPT)
+
+    @classmethod
+    def from_config(cls, config: SessionsConfig) -> Self:
+        return cls(
+            url=config.url,
+            namespace=config.namespace,
+            ttl_seconds=config.ttl_seconds,
+            lock_timeout_seconds=config.lock_timeout_seconds,
+            lock_wait_seconds=config.lock_wait_seconds,
+            socket_timeout=config.socket_timeout_seconds,
+        )
+
+    def session_key(self, session_id: str) -> str:
+        return f"{self.namespace}:session:{session_id}"
+
+    def lock_key(self, session_id: str) -> str:
+        return f"{self.namespace}:lock:{session_id}"
+
+    async def start(self) -> None:
+        await self._run("the start-up PING", self._redis.ping())
+        logger.info("session store: Redis at %s, namespace %r", self.display_url, self.namespace)
+
+    async def close(self) -> None:
+        await self._run("closing the connections", self._redis.aclose())
+
+    async def load(self, session_id: str) -> SessionState:
+        key = self.session_key(session_id)
+        raw = await self._run(f"loading session {session_id!r}", self._redis.get(key))
+        if raw is None:
+            return SessionState(session_id)
+        return decode_state(session_id, raw, f"Redis key {key!r} at {self.display_url}")
+
+    async def save(self, state: SessionState) -> None:
+        data = encode_state(state)
+        await self._run(
+            f"saving session {state.session_id!r}",
+            self._redis.set(self.session_key(state.session_id), data, ex=self.ttl_seconds),
+        )
+
+    async def delete(self, session_id: str) -> None:
+        await self._run(f"deleting session {session_id!r}", self._redis.delete(self.session_key(session_id)))
+
+    @asynccontextmanager
+    async def lock(self, session_id: str) -> AsyncIterator[None]:
+        """Hold ``{namespace}:lock:{id}`` for one turn, polling for it up to ``lock_wait_seconds``."""
+        key = self.lock_key(session_id)
+        token = secrets.token_hex(16)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.lock_wait_seconds
+        try:
+            while not await self._run(
+                f"locking session {session_id!r}", self._acquire_script(keys=[key], args=[token, self._lock_ms])
+            ):
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    raise LockTimeoutError(
+                        f"session {session_id!r} stayed locked by another turn for more than "
+                        f"{self.lock_wait_seconds:g} s (sessions.lock_wait_seconds; Redis key {key!r})"
+                    )
+                await asyncio.sleep(min(remaining, self.poll_interval * random.uniform(0.5, 1.5)))
+        except asyncio.CancelledError:
+            # The SET may have reached the server before the cancellation: do not leave the lock behind.
+            await self._release_quietly(session_id, key, token, held=False)
+            raise
+        try:
+            yield
+        except BaseException:
+            await self._release_quietly(session_id, key, token)
+            raise
+        await self._release(session_id, key, token)
+
+    async def _release(self, session_id: str, key: str, token: str, held: bool = True) -> None:
+        """Delete the lock if it is still ours; warn when a ``held`` lock expired during the turn."""
+        released = await self._run(
+            f"unlocking session {session_id!r}", self._release_script(keys=[key], args=[token])
+        )
+        if held and not released:
+            logger.warning(
+                "session %r: the turn outlived its lock (sessions.lock_timeout_seconds = %g s), "
+                "so another turn may have run at the same time",
+                session_id, self.lock_timeout_seconds,
+            )
+
+    async def _release_quietly(self, session_id: str, key: str, token: str, held: bool = True) -> None:
+        """Release after a failed turn: a Redis error here is logged, the turn's own error propagates."""
+        try:
+            await self._release(session_id, key, token, held)
+        except StoreUnavailableError as exc:
+            logger.warning("%s; the lock expires by itself after %g s", exc, self.lock_timeout_seconds)
+
+    async def _run(self, what: str, command: Awaitable[T]) -> T:
+        """Await one Redis command, translating every Redis or socket error into StoreUnavailableError."""
+        try:
+            return await command
+        except (RedisError, OSError) as exc:
+            if isinstance(exc, (AuthenticationError, NoPermissionError)):
+                hint = "check the user name and password in sessions.url or CSBOT_REDIS_URL"
+            elif isinstance(exc, (RedisConnectionError, RedisTimeoutError, OSError)):
+                hint = "is redis-server running and reachable there? Set sessions.url or CSBOT_REDIS_URL"
+            else:
+                hint = "the server refused the command"
+            reason = str(exc) or type(exc).__name__
+            raise StoreUnavailableError(
+                f"session store: Redis at {self.display_url} failed during {what}: {reason} ({hint})"
+            ) from exc
+

@@ -1,0 +1,75 @@
+"""Slot values: taking them from the tagger's entities or a bare reply, and validating them per slot."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from bot.domain.schema import SlotSpec
+
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_NUMBER = re.compile(r"-?\d+(?:[.,]\d+)?")
+_ORDER = re.compile(r"\b\d{5}\b")
+_PHONE = re.compile(r"\+?[\d][\d ()-]{6,}\d")
+_WEEKDAYS = "monday|tuesday|wednesday|thursday|friday|saturday|sunday|mon|tue|wed|thu|fri|sat|sun"
+_MONTHS = "jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?"
+_DATE = re.compile(
+    rf"\b(?:today|tonight|tomorrow|yesterday|(?:next|last|this) (?:week|month|{_WEEKDAYS})|{_WEEKDAYS}"
+    rf"|\d{{1,2}}(?:st|nd|rd|th)?(?: of)? (?:{_MONTHS})|(?:{_MONTHS}) \d{{1,2}}(?:st|nd|rd|th)?"
+    rf"|\d{{1,2}}[/.-]\d{{1,2}}(?:[/.-]\d{{2,4}})?|\d{{4}}-\d{{2}}-\d{{2}})\b",
+    re.IGNORECASE,
+)
+#: Words a bare reply may wrap a value in ("it's 48213", "my email is ...") that are not the value.
+_FILLER = re.compile(r"^(?:no|nope|sorry|oops|actually|i meant|i mean|it'?s|it is|that'?s|that is|my \w+ is|the|,|\s)+", re.I)
+
+_FINDERS = {"email": _EMAIL, "number": _NUMBER, "order_number": _ORDER, "phone": _PHONE, "date": _DATE}
+
+
+@dataclass
+class SlotCheck:
+    """A candidate value and, when it is invalid, why."""
+
+    value: Any
+    problem: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+
+def validate(name: str, spec: SlotSpec, value: str) -> SlotCheck:
+    """Whether ``value`` fits slot ``name``: its regex (full match) when given, else its type."""
+    value = value.strip()
+    if not value:
+        return SlotCheck(value, f"the {name.replace('_', ' ')} is empty")
+    if spec.regex is not None:
+        ok = re.fullmatch(spec.regex, value, re.IGNORECASE) is not None
+        return SlotCheck(value, None if ok else f"{value!r} is not a valid {name.replace('_', ' ')}")
+    finder = _FINDERS.get(spec.type)
+    if finder is not None and finder.fullmatch(value) is None:
+        return SlotCheck(value, f"{value!r} is not a valid {_TYPE_WORDS.get(spec.type, spec.type)}")
+    if spec.type == "number":
+        return SlotCheck(float(value.replace(",", ".")) if "." in value or "," in value else int(value))
+    return SlotCheck(value)
+
+
+_TYPE_WORDS = {"order_number": "order number (5 digits)", "email": "e-mail address", "date": "date",
+               "number": "number", "phone": "phone number"}
+
+
+def from_entities(name: str, spec: SlotSpec, entities: list[Any]) -> str | None:
+    """The last value the tagger found for this slot's entities (the last one wins: "not 1, but 2")."""
+    wanted = set(spec.entities or [name])
+    values = [e.value for e in entities if e.entity in wanted]
+    return values[-1] if values else None
+
+
+def from_bare_reply(spec: SlotSpec, text: str) -> str:
+    """The value in a bare reply to a slot question: a typed value found in it, else the text unwrapped."""
+    finder = _FINDERS.get(spec.type)
+    if finder is not None and spec.regex is None:
+        found = finder.findall(text)
+        if found:
+            return found[-1]
+    return _FILLER.sub("", text).strip().rstrip(".!")

@@ -1,0 +1,175 @@
+"""Conversation tests: scripted customer lines and what the bot must answer, run against a real manager.
+
+A story file (YAML)::
+
+    stories:
+      - name: track an order given up front
+        steps:
+          - user: where is my order 48213?
+            expect:
+              source: template          # the reply's decision source
+              intent: track_order       # the parsed intent
+              slots: {order_id: "48213"}
+              text: ["48213", "on its way"]   # regular expressions the reply text must all match
+          - click: 1                    # the first button of the previous reply
+            expect: {source: retrieve}
+
+``expect`` keys: ``source``, ``intent``, ``slots`` (a subset), ``text`` (regexes, case-insensitive),
+``not_text``, ``buttons`` (titles that must be offered), ``handoff`` (bool), ``silent`` (no message).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from bot.dialogue import DialogueManager
+from bot.messages import Message, Reply
+from csbot.errors import DataError
+
+
+class Expect(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    source: str | None = None
+    intent: str | None = None
+    slots: dict[str, Any] | None = None
+    text: list[str] = Field(default_factory=list)
+    not_text: list[str] = Field(default_factory=list)
+    buttons: list[str] = Field(default_factory=list)
+    handoff: bool | None = None
+    silent: bool | None = None
+
+
+class Step(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    user: str | None = None
+    click: int | None = Field(None, ge=1)
+    expect: Expect = Expect()
+
+    @model_validator(mode="after")
+    def one_input(self) -> Step:
+        if (self.user is None) == (self.click is None):
+            raise ValueError("a step has exactly one of 'user' or 'click'")
+        return self
+
+
+class Story(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    steps: list[Step]
+
+
+def load_stories(path: str | Path) -> list[Story]:
+    """Every story in a file, or in every ``*.yml``/``*.yaml`` file of a folder; errors name file and story."""
+    path = Path(path)
+    files = sorted([*path.glob("*.yml"), *path.glob("*.yaml")]) if path.is_dir() else [path]
+    if not files or not all(f.is_file() for f in files):
+        raise DataError("no story file here", path)
+    stories = []
+    for file in files:
+        try:
+            data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            raise DataError(f"invalid YAML: {getattr(exc, 'problem', exc)}", file, mark.line + 1 if mark else None) from exc
+        items = data.get("stories") if isinstance(data, dict) else None
+        if not isinstance(items, list):
+            raise DataError("a story file holds 'stories:', a list", file)
+        for index, item in enumerate(items):
+            try:
+                stories.append(Story(**item))
+            except (ValidationError, TypeError) as exc:
+                name = item.get("name", f"#{index + 1}") if isinstance(item, dict) else f"#{index + 1}"
+                raise DataError(f"story {name!r}: {exc}".splitlines()[0] + f" ({_first_problem(exc)})", file) from exc
+    return stories
+
+
+def _first_problem(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        err = exc.errors()[0]
+        return f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
+    return str(exc)
+
+
+@dataclass
+class StepFailure:
+    """One step whose reply differed from the expectation: what was expected and what came."""
+
+    step: int
+    said: str
+    problems: list[str]
+    reply: str
+
+
+@dataclass
+class StoryResult:
+    name: str
+    failures: list[StepFailure] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+
+def check(expect: Expect, reply: Reply) -> list[str]:
+    """The differences between what a step expects and the reply, one line each (empty: it passed)."""
+    problems = []
+    details = reply.details
+    if expect.source is not None and reply.source != expect.source:
+        problems.append(f"source: expected {expect.source!r}, got {reply.source!r} ({details.get('decision')})")
+    if expect.intent is not None and details.get("intent") != expect.intent:
+        problems.append(f"intent: expected {expect.intent!r}, got {details.get('intent')!r} "
+                        f"({details.get('confidence')})")
+    for key, value in (expect.slots or {}).items():
+        got = (details.get("slots") or {}).get(key)
+        if str(got) != str(value):
+            problems.append(f"slot {key}: expected {value!r}, got {got!r}")
+    text = reply.text
+    for pattern in expect.text:
+        if re.search(pattern, text, re.IGNORECASE | re.DOTALL) is None:
+            problems.append(f"text: expected to match /{pattern}/")
+    for pattern in expect.not_text:
+        if re.search(pattern, text, re.IGNORECASE | re.DOTALL) is not None:
+            problems.append(f"text: expected not to match /{pattern}/")
+    titles = [b.title for m in reply.messages for b in m.buttons]
+    for title in expect.buttons:
+        if title not in titles:
+            problems.append(f"buttons: expected {title!r} among {titles}")
+    if expect.handoff is not None and reply.handoff != expect.handoff:
+        problems.append(f"handoff: expected {expect.handoff}, got {reply.handoff}")
+    if expect.silent is not None and (not reply.messages) != expect.silent:
+        problems.append(f"silent: expected {expect.silent}, got {len(reply.messages)} messages")
+    return problems
+
+
+async def run_story(manager: DialogueManager, story: Story) -> StoryResult:
+    """Play a story in a fresh session and compare every reply."""
+    session = f"story-{uuid.uuid4().hex[:10]}"
+    result = StoryResult(story.name)
+    previous: Reply | None = None
+    for number, step in enumerate(story.steps, start=1):
+        if step.click is not None:
+            buttons = [b for m in (previous.messages if previous else []) for b in m.buttons]
+            if step.click > len(buttons):
+                result.failures.append(StepFailure(number, f"(click {step.click})",
+                                                   [f"the previous reply offered {len(buttons)} buttons"], ""))
+                break
+            said = buttons[step.click - 1].payload
+        else:
+            said = step.user or ""
+        reply = await manager.handle(Message(session, said, "test"))
+        problems = check(step.expect, reply)
+        if problems:
+            result.failures.append(StepFailure(number, said, problems, reply.text))
+        previous = reply
+    await manager.reset(session)
+    return result

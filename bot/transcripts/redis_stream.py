@@ -1,0 +1,127 @@
+"""Transcript turns on a Redis stream, so every worker's turns are in one place and can be consumed live.
+
+Each turn is one entry ``XADD key MAXLEN ~ maxlen * turn=<json> session=<id>``: the stream is capped
+at about ``maxlen`` entries (Redis trims whole internal nodes, so it may hold somewhat more), which makes
+it a recent window; the JSONL file is the complete record.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from bot.transcripts.base import TranscriptSink, turn_from_json, turn_to_json
+from bot.transcripts.record import TranscriptTurn
+from csbot.errors import ConfigError, DataError, StoreError, StoreUnavailableError
+
+_PAGE = 1000
+
+
+def mask_url(url: str) -> str:
+    """The URL with its password replaced by ``***``, fit for messages and logs."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return "<invalid Redis URL>"
+    if not password:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+class RedisTranscriptStream(TranscriptSink):
+    """Appends turns to a capped Redis stream and reads them back (all, or one session's).
+
+    Connection and timeout errors become :class:`StoreUnavailableError`, other Redis errors
+    :class:`StoreError`; both name the URL without its password.
+    """
+
+    def __init__(self, url: str, key: str = "csbot:transcripts", maxlen: int = 100_000, *,
+                 timeout: float = 5.0) -> None:
+        import redis.asyncio as aioredis
+
+        if maxlen < 1:
+            raise ConfigError(f"transcript stream maxlen must be at least 1, got {maxlen}")
+        self.url, self.key, self.maxlen = url, key, maxlen
+        self.where = mask_url(url)
+        try:
+            self._password = urlsplit(url).password
+            self._client = aioredis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+        except ValueError as exc:
+            raise ConfigError(f"{self.where}: invalid Redis URL: {exc}") from exc
+
+    def __repr__(self) -> str:
+        return f"RedisTranscriptStream({self.where!r}, key={self.key!r})"
+
+    def _error(self, exc: Exception, doing: str) -> StoreError:
+        """A redis-py error as ours, password masked even where the driver echoes the URL."""
+        from redis.exceptions import ConnectionError as RedisConnectionError
+        from redis.exceptions import TimeoutError as RedisTimeoutError
+
+        message = str(exc) or exc.__class__.__name__
+        if self._password:
+            message = message.replace(self._password, "***")
+        unavailable = isinstance(exc, (RedisConnectionError, RedisTimeoutError, OSError))
+        cls = StoreUnavailableError if unavailable else StoreError
+        return cls(f"{self.where}: cannot {doing} transcript stream {self.key!r}: {message}")
+
+    async def ping(self) -> None:
+        """Check the server answers (at start-up); raises :class:`StoreUnavailableError` when not."""
+        from redis.exceptions import RedisError
+
+        try:
+            await self._client.ping()
+        except (RedisError, OSError) as exc:
+            raise self._error(exc, "reach") from exc
+
+    async def append(self, turn: TranscriptTurn) -> None:
+        """``XADD key MAXLEN ~ maxlen * turn=<json> session=<id>``."""
+        from redis.exceptions import RedisError
+
+        fields: dict[Any, Any] = {"turn": turn_to_json(turn), "session": turn.session_id}
+        try:
+            await self._client.xadd(self.key, fields, maxlen=self.maxlen, approximate=True)
+        except (RedisError, OSError) as exc:
+            raise self._error(exc, "append to") from exc
+
+    async def read(self, session_id: str | None = None, count: int | None = None) -> list[TranscriptTurn]:
+        """The newest ``count`` turns (all when ``None``), of one session when given, oldest first."""
+        from redis.exceptions import RedisError
+
+        if count is not None and count <= 0:
+            return []
+        newest_first: list[TranscriptTurn] = []
+        upper: bytes | str = "+"
+        try:
+            while count is None or len(newest_first) < count:
+                page = _PAGE if session_id is not None or count is None else min(_PAGE, count - len(newest_first))
+                entries = await self._client.xrevrange(self.key, max=upper, min="-", count=page)
+                for entry_id, fields in entries:
+                    if session_id is not None and fields.get(b"session", b"").decode() != session_id:
+                        continue
+                    newest_first.append(self._decode(entry_id, fields))
+                    if count is not None and len(newest_first) >= count:
+                        break
+                if len(entries) < page:
+                    break
+                upper = b"(" + entries[-1][0]
+        except (RedisError, OSError) as exc:
+            raise self._error(exc, "read") from exc
+        newest_first.reverse()
+        return newest_first
+
+    def _decode(self, entry_id: bytes, fields: dict[bytes, bytes]) -> TranscriptTurn:
+        try:
+            return turn_from_json(fields[b"turn"])
+        except (KeyError, ValueError) as exc:
+            raise DataError(f"{self.where}: stream {self.key!r} entry {entry_id.decode()}: "
+                            f"not a transcript turn: {exc}") from exc
+
+    async def close(self) -> None:
+        """Close the connection pool."""
+        await self._client.aclose()
+
+
+__all__ = ["RedisTranscriptStream", "mask_url"]

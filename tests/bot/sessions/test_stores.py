@@ -1,0 +1,571 @@
+"""Session stores: one test body over memory and a real Redis, then Redis's own guarantees.
+
+No fakes for Redis: every Redis test talks to a real ``redis-server`` (fixtures in tests/conftest.py).
+Coroutines run with ``asyncio.run`` inside plain test functions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import redis.asyncio as aioredis
+from sessions_helpers import TaggedStore, turn
+
+from bot.sessions import (
+    MemorySessionStore,
+    RedisSessionStore,
+    SessionsConfig,
+    SessionState,
+    SessionStore,
+    create_store,
+)
+from bot.sessions.redis import mask_url
+from csbot.errors import (
+    ConfigError,
+    LockTimeoutError,
+    StoreError,
+    StoreUnavailableError,
+)
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[2]
+
+StoreFactory = Callable[..., SessionStore]
+
+
+@pytest.fixture(params=["memory", "redis"])
+def make_store(request) -> StoreFactory:
+    """Builds a store of the parametrised backend; Redis ones use the (flushed) test-session server.
+
+    The memory store's lock never expires and its lock timeout bounds the wait, so ``lock_wait_seconds``
+    becomes its ``lock_timeout_seconds``.
+    """
+    if request.param == "memory":
+        def memory(**kw) -> SessionStore:
+            kw.pop("namespace", None)
+            if "lock_wait_seconds" in kw:
+                kw["lock_timeout_seconds"] = kw.pop("lock_wait_seconds")
+            return MemorySessionStore(**kw)
+        return memory
+    url = request.getfixturevalue("redis_url")
+    return lambda **kw: RedisSessionStore(url, **kw)
+
+
+def full_state(session_id: str) -> SessionState:
+    """A state in which every field differs from its default, so a round trip checks them all."""
+    state = SessionState(
+        session_id=session_id,
+        turn_count=7,
+        active_intent="track_order",
+        slots={"order_id": "48213", "qty": 2, "gift": True, "note": None, "émoji": "📦"},
+        requested_slot="email",
+        consecutive_failures=2,
+        handoff=True,
+        paused=[{"intent": "cancel_order", "slots": {"order_id": "1"}, "requested_slot": None}],
+        pending={"kind": "confirm", "choices": ["yes", "no"]},
+        variants={"utter_greet": 1},
+        history=[{"user": "hi", "bot": "Hello!", "source": "template", "intent": "greet"}],
+        created_at=1_700_000_000.5,
+        updated_at=1_700_000_001.5,
+    )
+    defaults = SessionState(session_id)
+    for f in dataclasses.fields(SessionState):
+        if f.name != "session_id":
+            assert getattr(state, f.name) != getattr(defaults, f.name), f"set {f.name} in full_state()"
+    return state
+
+
+# -- every backend -----------------------------------------------------------------------------
+
+
+def test_round_trip_keeps_every_field(make_store):
+    async def main():
+        async with make_store() as store:
+            state = full_state("s1")
+            before = time.time()
+            await store.save(state)
+            assert before <= state.updated_at <= time.time()  # save stamps updated_at
+            loaded = await store.load("s1")
+            assert loaded.to_dict() == state.to_dict()
+            assert loaded is not state
+            loaded.slots["order_id"] = "changed"  # a loaded state is a copy: unsaved edits change nothing
+            loaded.history.append({"user": "x"})
+            again = await store.load("s1")
+            assert again.slots["order_id"] == "48213" and len(again.history) == 1
+
+    asyncio.run(main())
+
+
+def test_missing_session_is_fresh(make_store):
+    async def main():
+        async with make_store() as store:
+            state = await store.load("nobody")
+            assert state.session_id == "nobody"
+            fresh = SessionState("nobody")
+            assert {k: v for k, v in state.to_dict().items() if not k.endswith("_at")} == {
+                k: v for k, v in fresh.to_dict().items() if not k.endswith("_at")
+            }
+
+    asyncio.run(main())
+
+
+def test_delete_and_reset(make_store):
+    async def main():
+        async with make_store() as store:
+            for sid in ("a", "b", "c"):
+                await store.save(full_state(sid))
+            await store.delete("a")
+            await store.reset("b")
+            await store.delete("never-saved")  # not an error
+            assert (await store.load("a")).turn_count == 0
+            assert (await store.load("b")).slots == {}
+            assert (await store.load("c")).turn_count == 7
+
+    asyncio.run(main())
+
+
+def test_no_lost_updates_under_the_lock(make_store):
+    async def main():
+        async with make_store(lock_timeout_seconds=10, lock_wait_seconds=20) as store:
+            await asyncio.gather(*(turn(store, "busy", i) for i in range(50)))
+            state = await store.load("busy")
+            assert state.turn_count == 50
+            assert state.slots == {f"k{i}": i for i in range(50)}
+        if isinstance(store, MemorySessionStore):
+            assert store._locks == {}  # per-session locks are dropped once free
+
+    asyncio.run(main())
+
+
+def test_without_the_lock_updates_are_lost(make_store):
+    """The same turns unlocked lose updates, so the test above can fail."""
+
+    async def main():
+        async with make_store() as store:
+            await asyncio.gather(*(turn(store, "busy", i, locked=False) for i in range(50)))
+            state = await store.load("busy")
+            assert state.turn_count < 50
+            assert len(state.slots) < 50
+
+    asyncio.run(main())
+
+
+def test_lock_wait_times_out(make_store):
+    async def main():
+        async with make_store(lock_timeout_seconds=10, lock_wait_seconds=0.3) as store:
+            holding, done = asyncio.Event(), asyncio.Event()
+
+            async def holder():
+                async with store.lock("s"):
+                    holding.set()
+                    await done.wait()
+
+            task = asyncio.create_task(holder())
+            await holding.wait()
+            started = time.monotonic()
+            with pytest.raises(LockTimeoutError, match="'s'"):
+                async with store.lock("s"):
+                    pass
+            assert 0.25 <= time.monotonic() - started < 3
+            done.set()
+            await task
+            async with store.lock("s"):  # free again once the holder is done
+                pass
+            holding.clear(), done.clear()
+            other = asyncio.create_task(holder())
+            await holding.wait()
+            async with store.lock("t"):  # another session is not blocked by this one
+                pass
+            done.set()
+            await other
+
+    asyncio.run(main())
+
+
+def test_an_error_inside_the_turn_releases_the_lock(make_store):
+    async def main():
+        async with make_store(lock_timeout_seconds=5, lock_wait_seconds=0.2) as store:
+            with pytest.raises(ValueError):
+                async with store.lock("s"):
+                    raise ValueError("the turn failed")
+            async with store.lock("s"):
+                pass
+
+    asyncio.run(main())
+
+
+def test_cancelled_turns_leave_no_lock_behind(make_store, caplog):
+    """A turn cancelled while waiting takes nothing; one cancelled while holding the lock releases it."""
+
+    async def main():
+        async with make_store(lock_timeout_seconds=10, lock_wait_seconds=0.3) as store:
+            holding, done = asyncio.Event(), asyncio.Event()
+
+            async def holder():
+                async with store.lock("s"):
+                    holding.set()
+                    await done.wait()
+
+            first = asyncio.create_task(holder())
+            await holding.wait()
+            waiter = asyncio.create_task(holder())
+            await asyncio.sleep(0.05)
+            waiter.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await waiter
+            with pytest.raises(LockTimeoutError):  # the first turn still holds the session
+                async with store.lock("s"):
+                    pass
+            first.cancel()  # cancelled while holding
+            with pytest.raises(asyncio.CancelledError):
+                await first
+            started = time.monotonic()
+            async with store.lock("s"):
+                assert time.monotonic() - started < 0.2
+        if isinstance(store, MemorySessionStore):
+            assert store._locks == {}
+
+    with caplog.at_level(logging.WARNING):
+        asyncio.run(main())
+    assert "outlived" not in caplog.text
+
+
+def test_memory_ttl_expires_and_each_save_refreshes_it(monkeypatch):
+    now = [1000.0]
+
+    class Clock:
+        @staticmethod
+        def monotonic() -> float:
+            return now[0]
+
+    monkeypatch.setattr("bot.sessions.memory.time", Clock)
+
+    async def main():
+        store = MemorySessionStore(ttl_seconds=10)
+        await store.save(full_state("s"))
+        now[0] += 8
+        assert (await store.load("s")).turn_count == 7
+        await store.save(await store.load("s"))  # refreshes: 8 + 8 s after the first save it still lives
+        now[0] += 8
+        assert (await store.load("s")).turn_count == 7
+        now[0] += 2.5
+        assert (await store.load("s")).turn_count == 0  # 10.5 s after the last save: gone
+        assert "s" not in store._data
+
+    asyncio.run(main())
+
+
+def test_memory_store_sweeps_expired_sessions(monkeypatch):
+    now = [0.0]
+    monkeypatch.setattr("bot.sessions.memory.time", type("Clock", (), {"monotonic": staticmethod(lambda: now[0])}))
+
+    async def main():
+        store = MemorySessionStore(ttl_seconds=100)
+        await store.save(SessionState("old"))
+        now[0] += 150
+        await store.save(SessionState("new"))  # a save after the sweep interval drops the expired one
+        assert set(store._data) == {"new"}
+
+    asyncio.run(main())
+
+
+# -- Redis only ------------------------------------------------------------------------------
+
+
+def test_redis_keys_ttl_set_and_refreshed(redis_url):
+    async def main():
+        raw = aioredis.Redis.from_url(redis_url, decode_responses=True)
+        async with RedisSessionStore(redis_url, ttl_seconds=100) as store:
+            await store.save(full_state("s"))
+            assert await raw.exists("csbot:session:s")
+            assert 95 <= await raw.ttl("csbot:session:s") <= 100
+            await raw.expire("csbot:session:s", 5)
+            await store.save(await store.load("s"))
+            assert 95 <= await raw.ttl("csbot:session:s") <= 100  # every save restarts the TTL
+            async with store.lock("s"):
+                assert 0 < await raw.pttl("csbot:lock:s") <= 10_000  # the lock expires too
+            assert not await raw.exists("csbot:lock:s")
+        async with RedisSessionStore(redis_url, ttl_seconds=1) as short:
+            await short.save(full_state("brief"))
+            await asyncio.sleep(1.3)
+            assert (await short.load("brief")).turn_count == 0  # Redis expired it
+        await raw.aclose()
+
+    asyncio.run(main())
+
+
+def test_redis_namespaces_are_isolated(redis_url):
+    async def main():
+        async with RedisSessionStore(redis_url, namespace="shop-a") as a, \
+                RedisSessionStore(redis_url, namespace="shop-b") as b:
+            await a.save(full_state("s"))
+            assert (await b.load("s")).turn_count == 0
+            await b.save(SessionState("s", turn_count=1))
+            await b.delete("s")
+            assert (await a.load("s")).turn_count == 7
+            async with a.lock("s"), b.lock("s"):  # locks are per namespace too
+                pass
+            raw = aioredis.Redis.from_url(redis_url, decode_responses=True)
+            assert await raw.keys("*") == ["shop-a:session:s"]
+            await raw.aclose()
+
+    asyncio.run(main())
+
+
+def test_redis_corrupt_state_is_a_store_error(redis_url):
+    async def main():
+        raw = aioredis.Redis.from_url(redis_url)
+        await raw.set("csbot:session:bad", b"{not json")
+        await raw.aclose()
+        async with RedisSessionStore(redis_url) as store:
+            with pytest.raises(StoreError, match="csbot:session:bad"):
+                await store.load("bad")
+
+    asyncio.run(main())
+
+
+def test_two_processes_share_one_redis(redis_url):
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    script = str(HERE / "sessions_helpers.py")
+    procs = [
+        subprocess.Popen(
+            [sys.executable, script, redis_url, "csbot", "shared", str(first), "25"],
+            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        for first in (0, 25)
+    ]
+    for proc in procs:
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+        assert "done 25" in out
+
+    async def check():
+        async with RedisSessionStore(redis_url) as store:
+            state = await store.load("shared")
+            assert state.turn_count == 50
+            assert state.slots == {f"k{i}": i for i in range(50)}
+
+    asyncio.run(check())
+
+
+def test_redis_outage_mid_conversation_and_recovery(own_redis_server):
+    async def main():
+        async with RedisSessionStore(own_redis_server.url, socket_timeout=1, lock_wait_seconds=1) as store:
+            await store.save(full_state("s"))
+            own_redis_server.stop()
+            with pytest.raises(StoreUnavailableError, match=r"127\.0\.0\.1:\d+.*loading session 's'"):
+                await store.load("s")
+            with pytest.raises(StoreUnavailableError, match="saving session 's'"):
+                await store.save(full_state("s"))
+            with pytest.raises(StoreUnavailableError, match="locking session 's'"):
+                async with store.lock("s"):
+                    pass
+            with pytest.raises(StoreUnavailableError):
+                await store.delete("s")
+            own_redis_server.start()  # an empty server on the same port: the same store object works again
+            assert (await store.load("s")).turn_count == 0
+            await store.save(full_state("s"))
+            async with store.lock("s"):
+                assert (await store.load("s")).turn_count == 7
+            own_redis_server.stop()  # a restart while idle: the pooled connections are dead but unused
+            own_redis_server.start()
+            await store.save(full_state("s"))
+            assert (await store.load("s")).turn_count == 7
+
+    asyncio.run(main())
+
+
+def test_redis_server_stopped_during_a_turn(own_redis_server, caplog):
+    """The save fails with StoreUnavailableError; the failed unlock is logged, not raised over it."""
+
+    async def main():
+        async with RedisSessionStore(own_redis_server.url, socket_timeout=1, lock_timeout_seconds=0.5) as store:
+            with pytest.raises(StoreUnavailableError, match="saving"):
+                async with store.lock("s"):
+                    state = await store.load("s")
+                    own_redis_server.stop()
+                    await store.save(state)
+            own_redis_server.start()
+            async with store.lock("s"):
+                await store.save(state)
+
+    with caplog.at_level(logging.WARNING, logger="bot.sessions.redis"):
+        asyncio.run(main())
+    assert "unlocking session 's'" in caplog.text
+
+
+def test_start_fails_clearly_when_nothing_listens():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # nothing listens on it once closed
+
+    async def main():
+        store = RedisSessionStore(f"redis://alice:s3cret-pw@127.0.0.1:{port}/0", socket_timeout=0.5)
+        with pytest.raises(StoreUnavailableError) as info:
+            await store.start()
+        message = str(info.value)
+        assert f"redis://alice:***@127.0.0.1:{port}/0" in message
+        assert "s3cret-pw" not in message
+        assert "CSBOT_REDIS_URL" in message
+        with pytest.raises(StoreUnavailableError):
+            async with RedisSessionStore(f"redis://127.0.0.1:{port}/0", socket_timeout=0.5):
+                pass
+
+    asyncio.run(main())
+
+
+def test_start_fails_when_the_server_never_answers():
+    """A socket that accepts connections but never replies: the socket timeout bounds the wait."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+
+        async def main():
+            store = RedisSessionStore(f"redis://127.0.0.1:{port}/0?password=hush", socket_timeout=0.2)
+            started = time.monotonic()
+            with pytest.raises(StoreUnavailableError) as info:
+                await store.start()
+            assert time.monotonic() - started < 5
+            assert "password=***" in str(info.value) and "hush" not in str(info.value)
+
+        asyncio.run(main())
+
+
+def test_mask_url():
+    assert mask_url("redis://:pw@host:6379/0") == "redis://:***@host:6379/0"
+    assert mask_url("rediss://user:p%40ss@host/1") == "rediss://user:***@host/1"
+    assert mask_url("redis://user@host/0") == "redis://user@host/0"
+    assert mask_url("unix:///tmp/r.sock?db=1&password=x") == "unix:///tmp/r.sock?db=1&password=***"
+    assert mask_url("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
+    assert mask_url("redis://:p@ss@h:1?password=q&db=2") == "redis://:***@h:1?password=***&db=2"
+
+
+def test_release_only_deletes_the_holders_own_lock(redis_url, caplog):
+    """A's lock expires mid-turn and B takes it: A's release must leave B's lock alone."""
+
+    async def main():
+        raw = aioredis.Redis.from_url(redis_url, decode_responses=True)
+        async with RedisSessionStore(redis_url, lock_timeout_seconds=0.2, lock_wait_seconds=0) as a, \
+                RedisSessionStore(redis_url, lock_timeout_seconds=30, lock_wait_seconds=2) as b:
+            b_holds, b_done = asyncio.Event(), asyncio.Event()
+
+            async def turn_b():
+                async with b.lock("s"):
+                    b_holds.set()
+                    await b_done.wait()
+
+            async with a.lock("s"):
+                token_a = await raw.get("csbot:lock:s")
+                task = asyncio.create_task(turn_b())
+                await asyncio.wait_for(b_holds.wait(), 5)  # only possible once A's lock expired
+            token_b = await raw.get("csbot:lock:s")
+            assert token_b is not None and token_b != token_a  # A's exit did not delete B's lock
+            with pytest.raises(LockTimeoutError):
+                async with a.lock("s"):  # so a third turn still finds the session locked
+                    pass
+            b_done.set()
+            await task
+            assert await raw.get("csbot:lock:s") is None  # B released its own lock
+        await raw.aclose()
+
+    with caplog.at_level(logging.WARNING, logger="bot.sessions.redis"):
+        asyncio.run(main())
+    assert "outlived its lock" in caplog.text
+
+
+def test_a_crashed_holders_lock_expires(redis_url):
+    async def main():
+        async with RedisSessionStore(redis_url, lock_timeout_seconds=0.3, lock_wait_seconds=5) as store:
+            abandoned = store.lock("s")
+            await abandoned.__aenter__()  # taken and never released, like a worker that died
+            started = time.monotonic()
+            async with store.lock("s"):
+                assert time.monotonic() - started >= 0.2
+
+    asyncio.run(main())
+
+
+# -- configuration and factory ------------------------------------------------------------------
+
+
+def test_create_store_by_name(redis_url):
+    assert type(create_store(SessionsConfig())) is MemorySessionStore
+    memory = create_store(SessionsConfig(ttl_seconds=60, lock_timeout_seconds=3))
+    assert (memory.ttl_seconds, memory.lock_timeout_seconds) == (60, 3)
+    store = create_store(SessionsConfig(store="redis", url=redis_url, namespace="n1", ttl_seconds=5,
+                                        lock_wait_seconds=1.5))
+    assert isinstance(store, RedisSessionStore)
+    assert (store.url, store.namespace, store.ttl_seconds, store.lock_wait_seconds) == (redis_url, "n1", 5, 1.5)
+
+    async def main():
+        async with store:
+            await store.save(SessionState("x"))
+            assert (await store.load("x")).session_id == "x"
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize("path", ["sessions_helpers:TaggedStore", "sessions_helpers.TaggedStore"])
+def test_create_store_by_dotted_path(path):
+    store = create_store(SessionsConfig(store=path, ttl_seconds=42))
+    assert isinstance(store, TaggedStore) and store.ttl_seconds == 42
+
+
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        ("mongo", "not a known store"),
+        ("no_such_module_xyz:Store", "cannot import"),
+        ("no_such_package.module.Store", "cannot import"),
+        ("sessions_helpers:Missing", "no attribute"),
+        ("sessions_helpers:NotAStore", "not a SessionStore"),
+        ("sessions_helpers:turn", "not a SessionStore"),
+        ("sessions_helpers:HalfStore", "does not implement"),
+    ],
+)
+def test_create_store_rejects(value, why):
+    with pytest.raises(ConfigError) as info:
+        create_store(SessionsConfig(store=value))
+    assert repr(value) in str(info.value) and why in str(info.value)
+
+
+def test_bad_redis_url_is_a_config_error():
+    with pytest.raises(ConfigError, match=r"http://u:\*\*\*@"):
+        create_store(SessionsConfig(store="redis", url="http://u:pw@example.com/"))  # not a redis scheme
+    with pytest.raises(ConfigError, match=r"http://u:\*\*\*@"):
+        RedisSessionStore("http://u:pw@example.com/")
+
+
+def test_sessions_config_from_file(tmp_path, monkeypatch):
+    monkeypatch.delenv("CSBOT_REDIS_URL", raising=False)
+    assert SessionsConfig.from_file() == SessionsConfig()  # configs/default.yaml matches the built-in defaults
+    path = tmp_path / "bot.yaml"
+    path.write_text("sessions:\n  store: redis\n  url: redis://file:6379/1\n  ttl_seconds: 60\n")
+    config = SessionsConfig.from_file(path)
+    assert (config.store, config.url, config.ttl_seconds) == ("redis", "redis://file:6379/1", 60)
+    monkeypatch.setenv("CSBOT_REDIS_URL", "redis://env:6379/2")
+    assert SessionsConfig.from_file(path).url == "redis://env:6379/2"  # the environment beats the file
+    assert SessionsConfig.from_file(path, url="redis://flag:1/0", namespace=None).url == "redis://flag:1/0"
+    path.write_text("sessions:\n  stroe: redis\n")
+    with pytest.raises(ConfigError, match="sessions.stroe"):
+        SessionsConfig.from_file(path)
+    with pytest.raises(ConfigError, match="ttl_seconds"):
+        SessionsConfig.from_file(None, ttl_seconds=0)
+
+
+def test_importing_bot_sessions_does_not_import_redis():
+    code = "import sys, bot.sessions; assert 'redis' not in sys.modules, 'redis was imported'"
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr

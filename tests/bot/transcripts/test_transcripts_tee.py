@@ -1,0 +1,126 @@
+"""TeeSink: one failing sink never stops the others or the turn, and its error is logged once."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+from conftest import REPO
+from transcript_writer import make_turn
+
+from bot.transcripts import (
+    JsonlTranscriptLog,
+    RedisTranscriptStream,
+    TeeSink,
+    TranscriptsConfig,
+    TranscriptSink,
+    iter_turns,
+)
+from csbot.errors import ConfigError, StoreUnavailableError
+
+
+class Recording(TranscriptSink):
+    """Keeps turns in a list; fails while ``broken`` is set."""
+
+    def __init__(self) -> None:
+        self.turns, self.broken, self.closed = [], False, False
+
+    async def append(self, turn):
+        if self.broken:
+            raise RuntimeError("disk on fire")
+        self.turns.append(turn)
+
+    async def close(self):
+        self.closed = True
+        if self.broken:
+            raise RuntimeError("cannot close either")
+
+
+def warnings_of(caplog) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name == "bot.transcripts.base" and r.levelno >= logging.WARNING]
+
+
+def test_a_failing_sink_is_logged_once_until_it_recovers(caplog):
+    good, bad = Recording(), Recording()
+    tee = TeeSink([bad, good])
+    bad.broken = True
+    caplog.set_level(logging.DEBUG, logger="bot.transcripts")
+
+    async def go(seqs):
+        for seq in seqs:
+            await tee.append(make_turn("a", seq))
+
+    asyncio.run(go(range(4)))
+    assert [t.turn for t in good.turns] == [0, 1, 2, 3] and bad.turns == []
+    assert tee.failing == [bad]
+    [warning] = warnings_of(caplog)
+    assert "disk on fire" in warning.getMessage() and isinstance(warning.exc_info[1], RuntimeError)
+
+    bad.broken = False
+    asyncio.run(go([4]))
+    assert tee.failing == [] and [t.turn for t in bad.turns] == [4]
+    assert any("recovered after 4 failed turns" in r.getMessage() for r in caplog.records)
+    bad.broken = True
+    asyncio.run(go([5, 6]))
+    assert len(warnings_of(caplog)) == 2  # a new outage warns again, once
+    asyncio.run(tee.close())
+    assert good.closed and bad.closed and "cannot close either" in warnings_of(caplog)[-1].getMessage()
+
+
+def test_jsonl_keeps_every_turn_while_redis_is_down(own_redis_server, tmp_path, caplog):
+    path = tmp_path / "t.jsonl"
+    caplog.set_level(logging.INFO, logger="bot.transcripts")
+
+    async def go():
+        stream = RedisTranscriptStream(own_redis_server.url, key="test:tee")
+        tee = TeeSink([JsonlTranscriptLog(path), stream])
+        for seq in range(2):
+            await tee.append(make_turn("a", seq))
+        own_redis_server.stop()
+        for seq in range(2, 6):
+            await tee.append(make_turn("a", seq))  # never raises
+        own_redis_server.start()
+        await tee.append(make_turn("a", 6))
+        in_redis = [t.turn for t in await stream.read()]
+        await tee.close()
+        return in_redis
+
+    in_redis = asyncio.run(go())
+    assert [t.turn for t in iter_turns(path)] == list(range(7))
+    assert in_redis == [6]  # the restarted server came back empty; it got the turn after recovery
+    [warning] = warnings_of(caplog)
+    assert isinstance(warning.exc_info[1], StoreUnavailableError) and "RedisTranscriptStream" in warning.getMessage()
+    assert any("recovered after 4 failed turns" in r.getMessage() for r in caplog.records)
+
+
+def test_a_sink_must_implement_the_interface():
+    class Half(TranscriptSink):
+        async def append(self, turn):
+            pass
+
+    with pytest.raises(TypeError, match="close"):
+        Half()
+
+
+def test_config_defaults_overrides_and_the_sink_it_builds(tmp_path):
+    config = TranscriptsConfig.from_file()  # configs/default.yaml
+    assert config == TranscriptsConfig()
+    assert config.path == "logs/transcripts.jsonl" and config.max_bytes == 50 * 1024 * 1024 and config.backups == 5
+    custom = tmp_path / "c.yaml"
+    custom.write_text(f"transcripts:\n  path: {tmp_path / 'x.jsonl'}\n  backups: 2\n")
+    config = TranscriptsConfig.from_file(custom, backups=7, max_bytes=None)
+    assert (config.path, config.backups, config.max_bytes) == (str(tmp_path / "x.jsonl"), 7, 50 * 1024 * 1024)
+    custom.write_text("transcripts:\n  pth: x\n")
+    with pytest.raises(ConfigError, match="transcripts.pth"):
+        TranscriptsConfig.from_file(custom)
+
+    assert config.log_path(custom) == tmp_path / "x.jsonl"
+    relative = TranscriptsConfig(path="logs/t.jsonl")
+    assert relative.log_path(tmp_path / "conf" / "c.yaml") == tmp_path / "logs" / "t.jsonl"
+    assert relative.log_path() == REPO / "logs" / "t.jsonl"  # configs/default.yaml: the repository root
+    assert relative.create_sink(config_path=tmp_path / "conf" / "c.yaml").path == tmp_path / "logs" / "t.jsonl"
+    assert isinstance(config.create_sink(), JsonlTranscriptLog)
+    tee = config.create_sink("redis://127.0.0.1:1/0")
+    assert isinstance(tee, TeeSink) and [type(s) for s in tee.sinks] == [JsonlTranscriptLog, RedisTranscriptStream]
+    assert isinstance(config.model_copy(update={"redis_stream": False}).create_sink("redis://x/0"), JsonlTranscriptLog)
