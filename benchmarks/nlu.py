@@ -94,7 +94,7 @@ def run_ours(name: str, args: argparse.Namespace) -> dict[str, Any]:
         total_seconds=round(wall, 1),
         multi_label=result.bundle.labels.multi_label,
         calibration={k: metrics["calibration"].get(k) for k in ("temperature", "oos_threshold", "threshold_source", "ece_before", "ece_after")},
-        config={k: getattr(config, k) for k in ("base_model", "epochs", "batch_size", "learning_rate", "head_learning_rate", "patience", "seed")},
+        config={k: getattr(config, k) for k in ("base_model", "epochs", "min_steps", "batch_size", "learning_rate", "head_learning_rate", "patience", "seed")},
         measured_at=now(),
     )
     optimised = {}

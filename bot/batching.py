@@ -24,10 +24,16 @@ class MicroBatcher(Generic[T, R]):
         self.max_wait = max_wait_ms / 1000
         self._pending: list[tuple[T, asyncio.Future[R]]] = []
         self._timer: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.batches = 0
 
     async def submit(self, item: T) -> R:
         loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            # A new event loop (``asyncio.run`` again): a timer and waiters an earlier loop left behind (its
+            # callers gave up before their batch ran) can never run or be answered there; drop them, or
+            # this loop's calls would wait for that dead timer forever.
+            self._loop, self._timer, self._pending = loop, None, []
         future: asyncio.Future[R] = loop.create_future()
         self._pending.append((item, future))
         if len(self._pending) >= self.max_batch:

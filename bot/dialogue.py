@@ -348,9 +348,9 @@ class DialogueManager:
                 turn.messages.append(message)
                 turn.source = "clarify"
                 return
-            if top.rank_score < threshold:
-                await self._fail(state, turn, "the closest past answer is below the threshold")
-                return
+        if top.rank_score < threshold:  # ambiguous with one answer, or exactly at threshold - margin
+            await self._fail(state, turn, "the closest past answer is below the threshold")
+            return
         state.consecutive_failures = 0
         self._say(turn, "retrieved", state, {"answer": top.record.answer, "question": top.record.question,
                                               "source": top.record.source or top.record.id})
@@ -369,6 +369,8 @@ class DialogueManager:
         self._say(turn, "retrieved", state, {"answer": picked["answer"], "question": picked["question"], "source": picked["id"]})
         turn.source, turn.decision = "retrieve", "clarification answered"
         turn.hits = [{"id": picked["id"], "question": picked["question"]}]
+        if state.requested_slot:  # a question asked during a form: back to the slot
+            self._ask(state, state.requested_slot, turn)
         return True
 
     async def _fail(self, state: SessionState, turn: _Turn, reason: str) -> None:
@@ -379,6 +381,8 @@ class DialogueManager:
         self._say(turn, "fallback", state)
         turn.source = "fallback"
         turn.decision = turn.decision or reason
+        if state.requested_slot:  # an unanswered question during a form: back to the slot
+            self._ask(state, state.requested_slot, turn)
 
     async def _handoff(self, state: SessionState, turn: _Turn, reason: str) -> None:
         self._clear_form(state)

@@ -21,7 +21,10 @@ _DATE = re.compile(
     re.IGNORECASE,
 )
 #: Words a bare reply may wrap a value in ("it's 48213", "my email is ...") that are not the value.
-_FILLER = re.compile(r"^(?:no|nope|sorry|oops|actually|i meant|i mean|it'?s|it is|that'?s|that is|my \w+ is|the|,|\s)+", re.I)
+#: Whole words only, so a value that starts like one ("Northwood Lane 5", "notebook", "Thermos") keeps its letters.
+_FILLER = re.compile(
+    r"^(?:(?:no|nope|sorry|oops|actually|i meant|i mean|it'?s|it is|that'?s|that is|my \w+ is|the)\b|,|\s)+", re.I
+)
 
 _FINDERS = {"email": _EMAIL, "number": _NUMBER, "order_number": _ORDER, "phone": _PHONE, "date": _DATE}
 

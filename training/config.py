@@ -17,6 +17,7 @@ class TrainingConfig(BaseModel):
 
     base_model: str = "all-MiniLM-L6-v2"
     epochs: int = Field(10, ge=1, description="the learning rate decays to zero over these; early stopping may end sooner")
+    min_steps: int = Field(1000, ge=0, description="small data sets train for more epochs to reach this many steps")
     batch_size: int = Field(32, ge=1)
     learning_rate: float = Field(1e-4, gt=0)
     head_learning_rate: float = Field(1e-3, gt=0)

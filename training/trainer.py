@@ -307,7 +307,9 @@ class Trainer:
                 f"{len(self.encoded)} examples make no batch of {cfg.batch_size} per process "
                 f"across {dist_ctx.world_size} processes"
             )
-        total = per_epoch * cfg.epochs
+        # small data sets get more epochs, so every run takes at least ``min_steps`` optimiser steps
+        epochs = max(cfg.epochs, math.ceil(cfg.min_steps / per_epoch)) if cfg.min_steps else cfg.epochs
+        total = per_epoch * epochs
         if cfg.max_steps is not None:
             total = min(total, cfg.max_steps)
         optimiser, scheduler = self._optimiser(total)
@@ -333,7 +335,7 @@ class Trainer:
         if progress:
             progress.start()
         try:
-            for epoch in range(1, cfg.epochs + 1):
+            for epoch in range(1, epochs + 1):
                 train_model.train()
                 started = time.perf_counter()
                 batches = length_bucketed_batches(lengths, cfg.batch_size, cfg.seed * 1000 + epoch)

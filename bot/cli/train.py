@@ -24,7 +24,7 @@ from bot.cli.options import (
 @text_column_option
 @label_column_option
 @click.option("--base-model", default=None, help="Encoder: Hugging Face name or local path (default all-MiniLM-L6-v2, offline).")
-@click.option("--epochs", type=int, default=None, help="Maximum epochs; early stopping may end sooner.")
+@click.option("--epochs", type=int, default=None, help="Epochs (default from config: 10, more for small data sets to reach min_steps); early stopping may end sooner.")
 @click.option("--batch-size", type=int, default=None, help="Examples per optimiser step (default 32).")
 @click.option("--learning-rate", type=float, default=None, help="Encoder learning rate (default 1e-4; heads use head_learning_rate).")
 @click.option("--seed", type=int, default=None, help="Seed for a reproducible run (default 13).")
@@ -47,6 +47,7 @@ def train_command(
     config = TrainingConfig.from_file(
         config_path, base_model=base_model, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
         seed=seed, max_steps=max_steps, device=device, dev_split=dev_split,
+        min_steps=0 if epochs is not None else None,  # an explicit --epochs is taken as given
     )
     console = Console(stderr=True)
     examples = load_dataset(list(data), data_format, text_column, label_column)

@@ -34,12 +34,28 @@ class DomainError(ConfigError):
 
 
 def placeholders(text: str) -> set[str]:
-    """The ``{name}`` fields of a template text (format specs and attribute access ignored)."""
+    """The ``{name}`` fields of a template text (format specs and attribute access ignored).
+
+    A positional field (``{}``, which rendering by name cannot fill) comes back as ``""``; unbalanced braces
+    raise ``ValueError``.
+    """
     names = set()
     for _, field, _, _ in string.Formatter().parse(text):
-        if field:
+        if field is not None:
             names.add(re.split(r"[.\[!:]", field, maxsplit=1)[0])
     return names
+
+
+def _check_fields(text: str, known: set[str], path: str | Path, key: str) -> None:
+    """Every field of a template text must be a known slot or variable, and its braces well formed."""
+    try:
+        fields = placeholders(text)
+    except ValueError as exc:
+        raise DomainError(path, key, f"invalid template text ({exc}); write a literal brace as '{{{{' or '}}}}'") from exc
+    if "" in fields:
+        raise DomainError(path, key, "a positional field {} cannot be filled: name it, e.g. {order_id}")
+    for field in sorted(fields - known):
+        raise DomainError(path, key, f"unknown slot or variable {{{field}}} (declare the slot, or the action's 'provides')")
 
 
 def import_callable(path: str) -> Callable[..., Any]:
@@ -105,23 +121,27 @@ def check_domain(domain: Domain, path: str | Path) -> None:
             _check_callable(intent.action, path, f"intents.{name}.action")
     if domain.handoff.hook:
         _check_callable(domain.handoff.hook, path, "handoff.hook")
+    if domain.handoff.template not in domain.templates and domain.handoff.template not in SYSTEM_TEMPLATES:
+        raise DomainError(path, "handoff.template", f"no template named {domain.handoff.template!r}")
     for name, variants in domain.templates.items():
         if not variants:
             raise DomainError(path, f"templates.{name}", "a template needs at least one variant")
         for index, variant in enumerate(variants):
-            for field in sorted(placeholders(variant.text) - known):
-                raise DomainError(path, f"templates.{name}[{index}].text",
-                                  f"unknown slot or variable {{{field}}} (declare the slot, or the action's 'provides')")
+            _check_fields(variant.text, known, path, f"templates.{name}[{index}].text")
+            for number, button in enumerate(variant.buttons):
+                for part in ("title", "payload"):
+                    _check_fields(getattr(button, part) or "", known, path,
+                                  f"templates.{name}[{index}].buttons[{number}].{part}")
     for name, slot in domain.slots.items():
-        for field in sorted((placeholders(slot.prompt) | placeholders(slot.invalid or "")) - known):
-            raise DomainError(path, f"slots.{name}", f"unknown slot or variable {{{field}}} in its prompt")
+        _check_fields(slot.prompt, known, path, f"slots.{name}.prompt")
+        _check_fields(slot.invalid or "", known, path, f"slots.{name}.invalid")
 
 
 def _check_callable(dotted: str, path: str | Path, key: str) -> None:
     try:
         target = import_callable(dotted)
-    except (ImportError, AttributeError, TypeError, ValueError) as exc:
-        raise DomainError(path, key, f"cannot import {dotted!r}: {exc}") from exc
+    except Exception as exc:  # ImportError, AttributeError, or any error raised while the module runs
+        raise DomainError(path, key, f"cannot import {dotted!r}: {exc.__class__.__name__}: {exc}") from exc
     if not inspect.iscoroutinefunction(target):
         raise DomainError(path, key, f"{dotted!r} must be an async function (async def)")
 

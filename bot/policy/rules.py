@@ -19,8 +19,9 @@ class RulePolicy(Policy):
     """Rules, first match wins:
 
     1. a confident hand-over intent (a request for a person, a complaint) hands over;
-    2. with a form in progress: a confident stop cancels it, chit-chat is answered beside it, a confident
-       other request switches topic, anything else is taken as the answer to the slot asked;
+    2. with a form in progress: a confident stop cancels it, chit-chat and questions for the Q&A index are
+       answered beside it (the slot is asked again), a confident other request switches topic, anything
+       else is taken as the answer to the slot asked;
     3. otherwise: chit-chat and intents with templates, slots or actions start; intents marked as
        questions, out-of-scope messages and low confidence go to retrieval; bare replies with no
        question pending fall back.
@@ -43,6 +44,8 @@ class RulePolicy(Policy):
                 return Decision("cancel", state.active_intent, "the customer dropped the form")
             if confident and spec is not None and spec.chitchat:
                 return Decision("chitchat", name, "small talk during a form")
+            if confident and spec is not None and spec.retrieve:
+                return Decision("retrieve", name, f"a question during {state.active_intent}")
             if confident and spec is not None and name not in REPLY_INTENTS and name != state.active_intent:
                 return Decision("switch", name, f"new request during {state.active_intent}")
             return Decision("fill_slot", state.active_intent, "answer to the slot asked")

@@ -19,7 +19,7 @@ def main() -> None:
     encoder, data_file, out_dir = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
     examples = [Example.from_dict(json.loads(line)) for line in data_file.read_text().splitlines()]
     torch.set_num_threads(1)
-    config = TrainingConfig(base_model=encoder, epochs=2, batch_size=4, seed=7, device="cpu", dev_split=0)
+    config = TrainingConfig(base_model=encoder, epochs=2, min_steps=0, batch_size=4, seed=7, device="cpu", dev_split=0)
     trainer = Trainer(config, examples, [], out_dir=out_dir / "model", show_progress=False)
     initial = None
 

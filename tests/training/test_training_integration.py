@@ -29,7 +29,7 @@ def examples() -> list[Example]:
 def test_train_default_encoder_then_parse(tmp_path):
     data = examples()
     dev = data[::6]
-    config = TrainingConfig(epochs=6, batch_size=8, learning_rate=2e-4, head_learning_rate=3e-3, seed=3,
+    config = TrainingConfig(epochs=6, min_steps=0, batch_size=8, learning_rate=2e-4, head_learning_rate=3e-3, seed=3,
                             patience=6, device="cpu", warmup_ratio=0.0)
     result = Trainer(config, data, dev, out_dir=tmp_path / "model", show_progress=False).run()
 
@@ -50,7 +50,7 @@ def test_out_of_scope_dev_selects_epochs_at_the_shipped_threshold(tmp_path, tiny
     data = examples() + [Example(t, "oos") for t in ("tell me a joke", "what is the weather", "sing a song",
                                                          "who won the match", "how tall is everest", "play jazz")]
     dev = data[::3]
-    config = TrainingConfig(base_model=str(tiny_encoder_dir), epochs=2, batch_size=8, seed=3, device="cpu",
+    config = TrainingConfig(base_model=str(tiny_encoder_dir), epochs=2, min_steps=0, batch_size=8, seed=3, device="cpu",
                             warmup_ratio=0.0)
     result = Trainer(config, data, dev, out_dir=None, show_progress=False).run()
 

@@ -1,0 +1,153 @@
+"""MicroBatcher: concurrent submits coalesce into batched calls run in a worker thread."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import pytest
+
+from bot.batching import MicroBatcher
+
+
+class Recorder:
+    """A batched function that remembers each batch it got and the thread it ran in."""
+
+    def __init__(self, fail_on: object = None) -> None:
+        self.batches: list[list[int]] = []
+        self.threads: set[int] = set()
+        self.fail_on = fail_on
+
+    def __call__(self, items: list[int]) -> list[str]:
+        self.batches.append(list(items))
+        self.threads.add(threading.get_ident())
+        if self.fail_on is not None and self.fail_on in items:
+            raise ValueError(f"cannot handle {self.fail_on}")
+        return [f"r{item}" for item in items]
+
+
+def test_concurrent_submits_are_one_batch_run_off_the_event_loop():
+    fn = Recorder()
+    batcher = MicroBatcher(fn, max_batch=32, max_wait_ms=20)
+
+    async def main():
+        return await asyncio.gather(*(batcher.submit(i) for i in range(10)))
+
+    assert asyncio.run(main()) == [f"r{i}" for i in range(10)]
+    assert len(fn.batches) == 1 and sorted(fn.batches[0]) == list(range(10))
+    assert batcher.batches == 1
+    assert threading.get_ident() not in fn.threads
+
+
+def test_max_batch_is_respected_and_every_item_runs_once():
+    fn = Recorder()
+    batcher = MicroBatcher(fn, max_batch=4, max_wait_ms=20)
+
+    async def main():
+        return await asyncio.gather(*(batcher.submit(i) for i in range(10)))
+
+    assert asyncio.run(main()) == [f"r{i}" for i in range(10)]
+    assert all(len(b) <= 4 for b in fn.batches)
+    assert sorted(len(b) for b in fn.batches) == [2, 4, 4]
+    assert sorted(i for b in fn.batches for i in b) == list(range(10))
+
+
+def test_a_full_batch_runs_without_waiting_for_the_timer():
+    fn = Recorder()
+    batcher = MicroBatcher(fn, max_batch=3, max_wait_ms=10_000)
+
+    async def main():
+        started = time.perf_counter()
+        results = await asyncio.gather(*(batcher.submit(i) for i in range(3)))
+        return results, time.perf_counter() - started
+
+    results, elapsed = asyncio.run(main())
+    assert results == ["r0", "r1", "r2"] and elapsed < 5
+
+
+def test_each_caller_gets_its_own_result_in_order():
+    def fn(items: list[int]) -> list[int]:
+        time.sleep(0.01 * (items[0] % 3))  # batches finish out of order
+        return [item * 10 for item in items]
+
+    batcher = MicroBatcher(fn, max_batch=3, max_wait_ms=5)
+
+    async def one(i: int) -> tuple[int, int]:
+        await asyncio.sleep(0.001 * (i % 4))  # callers arrive spread over several batches
+        return i, await batcher.submit(i)
+
+    async def main():
+        return await asyncio.gather(*(one(i) for i in range(20)))
+
+    pairs = asyncio.run(main())
+    assert pairs == [(i, i * 10) for i in range(20)]
+    assert batcher.batches >= 7
+
+
+def test_an_exception_reaches_every_caller_of_that_batch_only():
+    fn = Recorder(fail_on=3)
+    batcher = MicroBatcher(fn, max_batch=5, max_wait_ms=20)
+
+    async def main():
+        failed = await asyncio.gather(*(batcher.submit(i) for i in range(5)), return_exceptions=True)
+        fine = await asyncio.gather(*(batcher.submit(i) for i in range(5, 8)))
+        return failed, fine
+
+    failed, fine = asyncio.run(main())
+    assert all(isinstance(r, ValueError) and str(r) == "cannot handle 3" for r in failed)
+    assert len({id(r) for r in failed}) == 1  # the one exception, handed to each caller
+    assert fine == ["r5", "r6", "r7"]
+
+
+def test_a_wrong_number_of_results_fails_the_batch():
+    batcher = MicroBatcher(lambda items: items[:-1], max_batch=8, max_wait_ms=5)
+
+    async def main():
+        return await asyncio.gather(*(batcher.submit(i) for i in range(3)), return_exceptions=True)
+
+    results = asyncio.run(main())
+    assert all(isinstance(r, RuntimeError) and "2 results for 3 items" in str(r) for r in results)
+
+
+def test_works_across_separate_event_loops():
+    fn = Recorder()
+    batcher = MicroBatcher(fn, max_batch=16, max_wait_ms=5)
+
+    async def main(offset: int):
+        return await asyncio.gather(*(batcher.submit(offset + i) for i in range(4)))
+
+    assert asyncio.run(main(0)) == ["r0", "r1", "r2", "r3"]
+    assert asyncio.run(main(10)) == ["r10", "r11", "r12", "r13"]
+    assert len(fn.batches) == 2
+
+
+def test_a_caller_that_gave_up_in_an_earlier_loop_does_not_stall_the_next_one():
+    fn = Recorder()
+    batcher = MicroBatcher(fn, max_batch=16, max_wait_ms=50)
+
+    async def give_up():
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(batcher.submit(1), 0.001)
+
+    async def second():
+        return await asyncio.wait_for(batcher.submit(2), 5)
+
+    asyncio.run(give_up())  # the loop ends with the item queued and its flush timer pending
+    assert asyncio.run(second()) == "r2"
+    assert fn.batches == [[2]]
+
+
+def test_a_caller_that_gives_up_does_not_break_its_batch():
+    fn = Recorder()
+    batcher = MicroBatcher(fn, max_batch=16, max_wait_ms=20)
+
+    async def main():
+        quitter = asyncio.ensure_future(batcher.submit(1))
+        others = [asyncio.ensure_future(batcher.submit(i)) for i in (2, 3)]
+        await asyncio.sleep(0)
+        quitter.cancel()
+        return await asyncio.gather(*others)
+
+    assert asyncio.run(main()) == ["r2", "r3"]
+    assert fn.batches == [[1, 2, 3]]

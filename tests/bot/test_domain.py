@@ -1,0 +1,209 @@
+"""Loading and checking domain files: the demo passes; every error names the file and the key at fault."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bot.domain import DomainError, check_against_model, load_domain
+from bot.domain.loader import SYSTEM_TEMPLATES, placeholders
+from csbot.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[2]
+DOMAIN_FILE = REPO / "configs" / "demo" / "domain.yml"
+DEMO = yaml.safe_load(DOMAIN_FILE.read_text(encoding="utf-8"))
+
+
+def demo() -> dict:
+    return copy.deepcopy(DEMO)
+
+
+def write(tmp_path: Path, data: dict | str, name: str = "domain.yml") -> Path:
+    path = tmp_path / name
+    path.write_text(data if isinstance(data, str) else yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def error_of(tmp_path: Path, data: dict | str) -> DomainError:
+    path = write(tmp_path, data)
+    with pytest.raises(DomainError) as info:
+        load_domain(path)
+    err = info.value
+    assert err.path == path and str(path) in str(err) and err.key in str(err)
+    return err
+
+
+def test_the_demo_domain_loads():
+    domain = load_domain(DOMAIN_FILE)
+    assert domain.policy == "rules" and domain.thresholds.intent == 0.55 and domain.thresholds.retrieval is None
+    assert (domain.handoff.max_failures, domain.handoff.template) == (2, "handoff")
+    assert domain.action_timeout_seconds == 3
+    assert domain.slots["order_id"].type == "order_number" and domain.slots["address"].regex
+    assert domain.intents["cancel_order"].sensitive and domain.intents["greet"].chitchat
+    assert domain.intents["shop_question"].retrieve and domain.intents["complaint"].handoff
+    assert domain.template_name("track_order") == "track_order"
+    assert domain.template_name("affirm") is None and domain.template_name("nope") is None
+    assert [v.buttons[0].payload for v in domain.templates["confirm_cancel_order"]] == ["yes"]
+
+
+def test_a_missing_file_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="domain file not found"):
+        load_domain(tmp_path / "nowhere.yml")
+
+
+def test_unknown_slot_in_a_template_placeholder(tmp_path):
+    data = demo()
+    data["templates"]["track_order"][1]["text"] = "Order {order_number} is {status}."
+    err = error_of(tmp_path, data)
+    assert err.key == "templates.track_order[1].text" and "{order_number}" in err.reason
+
+
+def test_unknown_placeholder_in_a_slot_prompt_or_invalid_text(tmp_path):
+    data = demo()
+    data["slots"]["email"]["prompt"] = "Which address, {customer}?"
+    assert error_of(tmp_path, data).key == "slots.email.prompt"
+    data = demo()
+    data["slots"]["order_id"]["invalid"] = "Hmm, {problem}."
+    err = error_of(tmp_path, data)
+    assert err.key == "slots.order_id.invalid" and "{problem}" in err.reason
+
+
+def test_unknown_placeholder_in_a_button(tmp_path):
+    data = demo()
+    data["templates"]["greet"][0]["buttons"][0]["payload"] = "track {orderid}"
+    assert error_of(tmp_path, data).key == "templates.greet[0].buttons[0].payload"
+
+
+def test_positional_and_malformed_fields_are_refused(tmp_path):
+    data = demo()
+    data["templates"]["payment_methods"][0]["text"] = "We take {} cards."
+    err = error_of(tmp_path, data)
+    assert err.key == "templates.payment_methods[0].text" and "positional" in err.reason
+    data = demo()
+    data["templates"]["track_order"][0]["text"] = "Order {order_id is {status}"
+    err = error_of(tmp_path, data)
+    assert err.key == "templates.track_order[0].text" and "invalid template text" in err.reason
+    assert placeholders("{{literal}} {a.b} {c[0]} {d!r} {e:>4}") == {"a", "c", "d", "e"}
+
+
+def test_unknown_required_slot(tmp_path):
+    data = demo()
+    data["intents"]["track_order"]["required_slots"] = ["order_id", "postcode"]
+    err = error_of(tmp_path, data)
+    assert err.key == "intents.track_order.required_slots" and "'postcode'" in err.reason
+
+
+def test_bad_regex(tmp_path):
+    data = demo()
+    data["slots"]["address"]["regex"] = "([0-9]+"
+    err = error_of(tmp_path, data)
+    assert err.key == "slots.address.regex" and "invalid regular expression" in err.reason
+
+
+@pytest.mark.parametrize("dotted", ["bot.demo.no_such_module:lookup_order", "bot.demo.actions:no_such_action",
+                                    "bot.demo.actions.no_such_action", "lookup_order"])
+def test_an_action_path_that_does_not_import(tmp_path, dotted):
+    data = demo()
+    data["intents"]["track_order"]["action"] = dotted
+    err = error_of(tmp_path, data)
+    assert err.key == "intents.track_order.action" and "cannot import" in err.reason and dotted in err.reason
+
+
+def test_an_action_module_that_fails_while_importing(tmp_path, monkeypatch):
+    (tmp_path / "exploding_actions.py").write_text("raise RuntimeError('no database configured')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    data = demo()
+    data["intents"]["track_order"]["action"] = "exploding_actions:lookup"
+    err = error_of(tmp_path, data)
+    assert err.key == "intents.track_order.action" and "no database configured" in err.reason
+
+
+def test_a_non_async_action_or_hook(tmp_path, monkeypatch):
+    (tmp_path / "sync_actions.py").write_text("def lookup(slots, session):\n    return {}\nvalue = 3\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    data = demo()
+    data["intents"]["track_order"]["action"] = "sync_actions:lookup"
+    err = error_of(tmp_path, data)
+    assert err.key == "intents.track_order.action" and "async" in err.reason
+    data = demo()
+    data["handoff"]["hook"] = "sync_actions.lookup"
+    assert error_of(tmp_path, data).key == "handoff.hook"
+    data = demo()
+    data["intents"]["track_order"]["action"] = "sync_actions:value"  # not even callable
+    assert "not callable" in error_of(tmp_path, data).reason
+
+
+def test_a_sensitive_intent_needs_a_confirmation_template(tmp_path):
+    data = demo()
+    del data["templates"]["confirm_cancel_order"]
+    err = error_of(tmp_path, data)
+    assert err.key == "intents.cancel_order.confirm" and "'confirm_cancel_order'" in err.reason
+    data["intents"]["cancel_order"]["confirm"] = "confirm_change_address"  # an explicit, existing one is fine
+    load_domain(write(tmp_path, data))
+    data["intents"]["cancel_order"]["confirm"] = "are_you_sure"
+    assert "'are_you_sure'" in error_of(tmp_path, data).reason
+
+
+def test_templates_named_by_intents_and_handoff_must_exist(tmp_path):
+    data = demo()
+    data["intents"]["track_order"]["template"] = "order_status"
+    assert error_of(tmp_path, data).key == "intents.track_order.template"
+    data = demo()
+    data["intents"]["track_order"]["alternatives"] = ["order_not_found", "order_lost"]
+    err = error_of(tmp_path, data)
+    assert err.key == "intents.track_order.alternatives" and "'order_lost'" in err.reason
+    data = demo()
+    data["handoff"]["template"] = "agent_joins"
+    assert error_of(tmp_path, data).key == "handoff.template"
+    data = demo()
+    data["templates"]["greet"] = []
+    assert error_of(tmp_path, data).key == "templates.greet"
+
+
+def test_invalid_yaml_names_the_line(tmp_path):
+    text = 'version: 1\nslots:\n  order_id:\n    prompt: "What?"\n  email: [unclosed\nintents: {}\n'
+    err = error_of(tmp_path, text)
+    assert err.key == "line 6" and "invalid YAML" in err.reason
+
+
+def test_unknown_keys_and_bad_values_are_named(tmp_path):
+    data = demo()
+    data["colours"] = {"primary": "red"}
+    err = error_of(tmp_path, data)
+    assert err.key == "colours" and "Extra inputs are not permitted" in err.reason
+    data = demo()
+    data["intents"]["track_order"]["sensitve"] = True
+    assert error_of(tmp_path, data).key == "intents.track_order.sensitve"
+    data = demo()
+    data["handoff"]["max_failures"] = 0
+    assert error_of(tmp_path, data).key == "handoff.max_failures"
+    data = demo()
+    data["slots"]["email"]["type"] = "postcode"
+    assert error_of(tmp_path, data).key == "slots.email.type"
+    assert error_of(tmp_path, "- just\n- a list\n").key == "(top level)"
+
+
+def test_check_against_model(tmp_path):
+    domain = load_domain(DOMAIN_FILE)
+    intents = list(domain.intents)
+    check_against_model(domain, intents, DOMAIN_FILE)  # system templates, alternatives and confirmations pass
+    assert {"fallback", "clarify", "retrieved", "resume", "error"} <= set(domain.templates) & set(SYSTEM_TEMPLATES)
+    assert "order_not_found" in domain.templates and "order_not_found" not in intents
+    assert "confirm_cancel_order" in domain.templates
+
+    with pytest.raises(DomainError) as info:
+        check_against_model(domain, [i for i in intents if i != "complaint"], DOMAIN_FILE)
+    assert info.value.key == "intents.complaint" and str(DOMAIN_FILE) in str(info.value)
+
+    data = demo()
+    data["templates"]["refund_status"] = [{"text": "Your refund is on its way."}]
+    data["templates"]["ask_postcode"] = [{"text": "Which postcode?"}]  # ask_* templates are the bot's own
+    path = write(tmp_path, data)
+    extended = load_domain(path)
+    with pytest.raises(DomainError) as info:
+        check_against_model(extended, intents, path)
+    assert info.value.key == "templates.refund_status" and str(path) in str(info.value)
+    check_against_model(extended, [*intents, "refund_status"], path)
