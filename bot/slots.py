@@ -11,7 +11,7 @@ from bot.domain.schema import SlotSpec
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _NUMBER = re.compile(r"-?\d+(?:[.,]\d+)?")
 _ORDER = re.compile(r"\b\d{5}\b")
-_PHONE = re.compile(r"\+?[\d][\d ()-]{6,}\d")
+_PHONE = re.compile(r"\+?\(?\d[\d ()-]{6,}\d")  # "(020) 123 4567" keeps its opening bracket
 _WEEKDAYS = "monday|tuesday|wednesday|thursday|friday|saturday|sunday|mon|tue|wed|thu|fri|sat|sun"
 _MONTHS = "jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?"
 _DATE = re.compile(
@@ -23,7 +23,7 @@ _DATE = re.compile(
 #: Words a bare reply may wrap a value in ("it's 48213", "my email is ...") that are not the value.
 #: Whole words only, so a value that starts like one ("Northwood Lane 5", "notebook", "Thermos") keeps its letters.
 _FILLER = re.compile(
-    r"^(?:(?:no|nope|sorry|oops|actually|i meant|i mean|it'?s|it is|that'?s|that is|my \w+ is|the)\b|,|\s)+", re.I
+    r"^(?:(?:no|nope|sorry|oops|actually|i meant|i mean|it'?s|it is|that'?s|that is|my \w+ is|the)\b|,|\s)+", re.IGNORECASE
 )
 
 _FINDERS = {"email": _EMAIL, "number": _NUMBER, "order_number": _ORDER, "phone": _PHONE, "date": _DATE}

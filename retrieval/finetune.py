@@ -123,7 +123,7 @@ def finetune_embedder(
                     logits = config.scale * a @ p.T
                     target = torch.arange(len(batch), device=logits.device)
                     loss = (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
-                if not math.isfinite(float(loss)):
+                if not math.isfinite(loss.item()):
                     raise RetrievalError(f"fine-tuning diverged at step {step + 1}; lower finetune.learning_rate")
                 optimiser.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
@@ -133,7 +133,7 @@ def finetune_embedder(
                 scaler.update()
                 scheduler.step()
                 step += 1
-                losses.append(float(loss))
+                losses.append(loss.item())
                 if progress is not None:
                     progress(step, total, losses[-1])
             epoch_losses.append(sum(losses) / max(1, len(losses)))

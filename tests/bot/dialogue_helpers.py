@@ -29,7 +29,8 @@ async def broken_hook(session: Any, reason: str) -> None:
 
 
 async def _process_main(url: str, session_id: str, prefix: str, count: int) -> int:
-    from test_dialogue import KeywordUnderstander  # the understander the tests use (tests/bot is sys.path[0])
+    # the understander the tests use (run as a script, tests/bot is sys.path[0])
+    from test_dialogue import KeywordUnderstander
 
     from bot.dialogue import DialogueManager
     from bot.domain import load_domain

@@ -106,7 +106,7 @@ def test_a_sink_must_implement_the_interface():
 def test_config_defaults_overrides_and_the_sink_it_builds(tmp_path):
     config = TranscriptsConfig.from_file()  # configs/default.yaml
     assert config == TranscriptsConfig()
-    assert config.path == "logs/transcripts.jsonl" and config.max_bytes == 50 * 1024 * 1024 and config.backups == 5
+    assert config.path == "../logs/transcripts.jsonl" and config.max_bytes == 50 * 1024 * 1024 and config.backups == 5
     custom = tmp_path / "c.yaml"
     custom.write_text(f"transcripts:\n  path: {tmp_path / 'x.jsonl'}\n  backups: 2\n")
     config = TranscriptsConfig.from_file(custom, backups=7, max_bytes=None)
@@ -116,7 +116,7 @@ def test_config_defaults_overrides_and_the_sink_it_builds(tmp_path):
         TranscriptsConfig.from_file(custom)
 
     assert config.log_path(custom) == tmp_path / "x.jsonl"
-    relative = TranscriptsConfig(path="logs/t.jsonl")
+    relative = TranscriptsConfig(path="../logs/t.jsonl")  # relative paths start at the config file's folder
     assert relative.log_path(tmp_path / "conf" / "c.yaml") == tmp_path / "logs" / "t.jsonl"
     assert relative.log_path() == REPO / "logs" / "t.jsonl"  # configs/default.yaml: the repository root
     assert relative.create_sink(config_path=tmp_path / "conf" / "c.yaml").path == tmp_path / "logs" / "t.jsonl"

@@ -1,0 +1,154 @@
+"""Slot values: validation per slot type and regex, values from the tagger's entities and from bare replies."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.domain.schema import SlotSpec
+from bot.slots import from_bare_reply, from_entities, validate
+from nlu.schema import ParsedEntity
+
+
+def spec(type_: str = "text", **extra) -> SlotSpec:
+    return SlotSpec(type=type_, prompt="?", **extra)
+
+
+def entity(name: str, value: str, start: int = 0) -> ParsedEntity:
+    return ParsedEntity(name, value, start, start + len(value), 0.9)
+
+
+# -- order numbers ---------------------------------------------------------------------------------
+
+
+def test_order_number():
+    order = spec("order_number")
+    assert validate("order_id", order, " 48213 ").value == "48213" and validate("order_id", order, "48213").ok
+    for bad in ("4821", "482131", "48a13", "#48213"):
+        check = validate("order_id", order, bad)
+        assert not check.ok and check.problem == f"{bad!r} is not a valid order number (5 digits)"
+    assert from_bare_reply(order, "it's 48213, thanks") == "48213"
+    assert from_bare_reply(order, "not 11111 but 48213") == "48213"  # the last one wins
+    assert from_bare_reply(order, "my order is 1234") == "1234"  # none found: the reply unwrapped, to be refused
+    assert from_bare_reply(order, "1234567") == "1234567"
+    assert from_entities("order_id", order, [entity("order_id", "11111"), entity("order_id", "48213", 10)]) == "48213"
+    assert from_entities("order_id", order, [entity("email", "a@b.co")]) is None
+
+
+# -- e-mail ----------------------------------------------------------------------------------------
+
+
+def test_email():
+    email = spec("email")
+    assert validate("email", email, "Jane.Doe+shop@Example.co.uk").ok
+    for bad in ("jane@example", "jane.example.com", "jane@@example.com", "jane doe@example.com"):
+        check = validate("email", email, bad)
+        assert not check.ok and "is not a valid e-mail address" in check.problem
+    assert from_bare_reply(email, "sure, it's Jane.Doe@Example.com.") == "Jane.Doe@Example.com"
+    assert from_bare_reply(email, "my email is jane@example") == "jane@example"
+    assert from_entities("email", email, [entity("email", "tom@mail.co.uk")]) == "tom@mail.co.uk"
+
+
+# -- dates -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", ["next friday", "Next Friday", "3rd of june", "3 June", "june 3rd", "tomorrow", "today",
+                                  "this week", "last month", "monday", "fri", "12/05/2024", "12.5", "2024-06-03",
+                                  "1st of sept", "dec 24th"])
+def test_date_words_are_valid(text):
+    assert validate("date", spec("date"), text).ok, text
+
+
+@pytest.mark.parametrize("text", ["someday", "next year", "soon", "june", "the day after", "3rd of"])
+def test_non_dates_are_refused(text):
+    check = validate("date", spec("date"), text)
+    assert not check.ok and check.problem == f"{text!r} is not a valid date"
+
+
+def test_date_in_a_bare_reply():
+    date = spec("date")
+    assert from_bare_reply(date, "deliver it next friday please") == "next friday"
+    assert from_bare_reply(date, "on the 3rd of june, if possible") == "3rd of june"
+    assert from_bare_reply(date, "either monday or 2024-06-03") == "2024-06-03"
+    assert from_bare_reply(date, "whenever") == "whenever"
+
+
+# -- numbers ---------------------------------------------------------------------------------------
+
+
+def test_number():
+    number = spec("number")
+    assert validate("qty", number, "3").value == 3 and isinstance(validate("qty", number, "3").value, int)
+    assert validate("qty", number, "2.5").value == 2.5
+    assert validate("qty", number, "2,5").value == 2.5
+    assert validate("qty", number, "-4").value == -4
+    for bad in ("three", "3 pcs", "1e3", ""):
+        assert not validate("qty", number, bad).ok, bad
+    assert validate("qty", number, "three").problem == "'three' is not a valid number"
+    assert from_bare_reply(number, "I need 3 of them") == "3"
+    assert from_bare_reply(number, "make it 2 no 4") == "4"
+
+
+# -- phone numbers ---------------------------------------------------------------------------------
+
+
+def test_phone():
+    phone = spec("phone")
+    for good in ("+31 20 123 4567", "020-1234567", "(020) 123 4567", "07700900123"):
+        assert validate("phone", phone, good).ok, good
+    for bad in ("12345", "call me", "+31", "555-CALL-NOW"):
+        check = validate("phone", phone, bad)
+        assert not check.ok and "is not a valid phone number" in check.problem
+    assert from_bare_reply(phone, "call me on +44 7700 900123 please") == "+44 7700 900123"
+    assert from_bare_reply(phone, "it's (020) 123 4567") == "(020) 123 4567"  # the bracket is part of the number
+
+
+# -- regex slots, text, empty values ---------------------------------------------------------------
+
+
+def test_regex_slot_full_match_case_insensitive_and_before_the_type():
+    address = spec("text", regex=r".*\d.*\w{3,}.*")
+    assert validate("address", address, "Keizersgracht 12, Amsterdam").ok
+    check = validate("address", address, "Amsterdam")
+    assert not check.ok and check.problem == "'Amsterdam' is not a valid address"
+    code = spec("text", regex="[a-z]{2}-\\d{3}")
+    assert validate("code", code, "AB-123").ok  # case-insensitive
+    assert not validate("code", code, "xAB-123").ok and not validate("code", code, "AB-1234").ok  # full match
+    # a regex overrides the type: an 'order_number' with its own pattern takes what the pattern says
+    legacy = spec("order_number", regex=r"[A-Z]\d{6}")
+    assert validate("order_id", legacy, "A123456").ok and not validate("order_id", legacy, "48213").ok
+    # ...and a bare reply is not searched for the type's pattern, only unwrapped
+    assert from_bare_reply(legacy, "it's A123456.") == "A123456"
+
+
+def test_text_and_any_slots():
+    for type_ in ("text", "any"):
+        assert validate("product", spec(type_), "  a very long hoodie  ").value == "a very long hoodie"
+    check = validate("product", spec("text"), "   ")
+    assert not check.ok and check.problem == "the product is empty"
+    assert validate("order_id", spec("order_number"), "").problem == "the order id is empty"
+
+
+@pytest.mark.parametrize(("reply", "value"), [
+    ("the wool scarf", "wool scarf"),
+    ("no, the hoodie!", "hoodie"),
+    ("it's the running shoes.", "running shoes"),
+    ("my product is sneakers", "sneakers"),
+    ("sorry, I meant the denim jacket", "denim jacket"),
+    # filler words are whole words only: values that merely start like one keep every letter
+    ("notebook", "notebook"),
+    ("Northwood Lane 5", "Northwood Lane 5"),
+    ("Thermos flask", "Thermos flask"),
+    ("itsy bitsy spider", "itsy bitsy spider"),
+    ("Nokia charger", "Nokia charger"),
+    ("theatre tickets", "theatre tickets"),
+])
+def test_bare_reply_of_a_text_slot_is_unwrapped(reply, value):
+    assert from_bare_reply(spec("text"), reply) == value
+
+
+def test_from_entities_uses_the_slot_name_or_its_entity_list():
+    entities = [entity("city", "Leeds"), entity("town", "York", 10), entity("product", "hoodie", 20)]
+    assert from_entities("product", spec(), entities) == "hoodie"
+    assert from_entities("destination", spec(entities=["city", "town"]), entities) == "York"
+    assert from_entities("destination", spec(), entities) is None
+    assert from_entities("product", spec(), []) is None
