@@ -140,6 +140,10 @@ class BotApp:
         for sink in getattr(self.manager.transcripts, "sinks", []):
             if hasattr(sink, "ping"):
                 await sink.ping()
+        # load the embedding model and warm both models now, not on a customer's first message
+        await self.manager.nlu.parse("hello")
+        if self.manager.retriever is not None:
+            await self.manager.retriever.search("hello")
 
     async def stop(self) -> None:
         await self.manager.store.close()
