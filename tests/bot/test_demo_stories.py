@@ -1,9 +1,14 @@
-"""The demo shop end to end: train its NLU model, build its index, and pass every conversation story.
+"""The demo shop end to end: train its NLU model, build its index, pass every conversation story, and chat
+through the terminal channel with piped input (what ``csbot chat`` runs with nothing configured).
 
-This is what ``csbot chat`` runs with nothing configured; CI trains the model once (a few minutes on 2 cores).
+CI trains the demo model once per session (a few minutes on 2 cores); both tests share it.
 """
 
 from __future__ import annotations
+
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -11,10 +16,16 @@ from bot.cli import main
 from conftest import REPO
 
 
-@pytest.mark.slow
-def test_the_demo_passes_its_stories(tmp_path_factory, capsys):
+@pytest.fixture(scope="module")
+def demo_models(tmp_path_factory):
+    """The demo's model and index, trained and built by ``csbot test stories`` itself (as on a first run)."""
     root = tmp_path_factory.mktemp("demo")
-    model, index = root / "model", root / "index"
+    return root / "model", root / "index"
+
+
+@pytest.mark.slow
+def test_the_demo_passes_its_stories(demo_models, capsys):
+    model, index = demo_models
     code = main(["test", "stories", str(REPO / "configs" / "demo" / "stories"), "--model", str(model),
                  "--index", str(index), "--quiet"])
     out = capsys.readouterr().out
@@ -22,3 +33,24 @@ def test_the_demo_passes_its_stories(tmp_path_factory, capsys):
     assert code == 0, out
     passed, total = out.strip().splitlines()[-1].split()[0].split("/")
     assert passed == total and int(total) >= 25, out
+
+
+@pytest.mark.slow
+def test_chat_reads_piped_input_line_by_line(demo_models, tmp_path):
+    model, index = demo_models
+    if not (model / "csbot-model.json").is_file():
+        pytest.fail("the stories test builds the demo model first; run the module as a whole")
+    config = tmp_path / "c.yaml"
+    config.write_text(f"bot:\n  domain: {REPO / 'configs/demo/domain.yml'}\n  model_dir: {model}\n"
+                      f"  index_dir: {index}\ntranscripts:\n  path: {tmp_path / 't.jsonl'}\n")
+    lines = "where is my order 48213\n/debug\ncan i pay with paypal\n/reset\n/help\n/quit\nnever reached\n"
+    done = subprocess.run([sys.executable, "-m", "bot.cli", "chat", "--config", str(config)], input=lines,
+                          capture_output=True, text=True, timeout=300, cwd=REPO,
+                          env={**os.environ, "PYTHONPATH": str(REPO)}, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = done.stdout
+    assert "48213" in out and "on its way" in out
+    assert "debug on" in out and "intent payment_methods" in out and "PayPal" in out
+    assert "(new conversation)" in out and "/debug" in out  # /help lists the commands
+    assert "never reached" not in out
+    assert len((tmp_path / "t.jsonl").read_text().splitlines()) == 2  # two turns, transcribed
