@@ -122,8 +122,10 @@ class BotApp:
             retriever = IndexRetriever(QAIndex.load(paths.index_dir, RetrievalConfig.from_file(config_path)))
         elif any(spec.retrieve for spec in domain.intents.values()):
             log.warning("no Q&A index in %s: questions for retrieval will get the fallback", paths.index_dir)
-        sessions = SessionsConfig.from_file(config_path, **({"store": "redis", "url": redis_url} if redis_url else {}),
-                                            **({"store": store} if store else {}))
+        overrides: dict[str, Any] = {"store": store} if store else {}
+        if redis_url:
+            overrides.update(store="redis", url=redis_url)
+        sessions = SessionsConfig.from_file(config_path, **overrides)
         session_store = create_store(sessions)
         sink = None
         if transcripts:
