@@ -55,13 +55,11 @@ def instrument(manager: Any) -> None:
     timed(manager.nlu, "parse", "nlu")
     if manager.retriever is not None:
         timed(manager.retriever, "search", "retrieval")
-    for name in ("load", "save"):
-        timed(manager.store, name, "store")
-    lock = manager.store.lock
+    transaction = manager.store.transaction  # a turn's lock, load, save and unlock
 
-    class TimedLock:
+    class TimedTransaction:
         def __init__(self, session_id: str) -> None:
-            self.inner = lock(session_id)
+            self.inner = transaction(session_id)
 
         async def __aenter__(self) -> Any:
             started = time.perf_counter()
@@ -77,7 +75,7 @@ def instrument(manager: Any) -> None:
             finally:
                 _add("store", time.perf_counter() - started)
 
-    manager.store.lock = TimedLock
+    manager.store.transaction = TimedTransaction
 
 
 async def conversation(manager: Any, session: str, turns: int, out: list[dict[str, float]]) -> None:

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from bot.dialogue import DialogueManager
 from bot.domain import Domain, check_against_model, load_domain
 from csbot.config import DEFAULT_CONFIG, load_section, validated
-from csbot.errors import ConfigError
+from csbot.errors import ConfigError, CsbotError, IncompatibleArtefactError
 
 log = logging.getLogger(__name__)
 
@@ -68,25 +68,65 @@ class BotPaths:
 
 def prepare_models(paths: BotPaths, config_path: str | Path | None, show_progress: bool = True,
                    say: Any = print) -> None:
-    """Train the NLU model and build the Q&A index when they are not there yet."""
-    if not (paths.model_dir / "csbot-model.json").is_file():
-        from training.config import TrainingConfig
-        from training.data import load_dataset, stratified_split
-        from training.trainer import Trainer
+    """Train the NLU model and build the Q&A index when they are missing or older than their data.
 
+    The model is retrained when its data fingerprint differs from the training split of the current NLU
+    data; the index is rebuilt when a Q&A file changed after it was built.
+    """
+    from training.config import TrainingConfig
+    from training.data import fingerprint, load_dataset, stratified_split
+
+    has_model = (paths.model_dir / "csbot-model.json").is_file()
+    if has_model and not all(p.exists() for p in paths.nlu_data):
+        reason = None  # a model shipped without its data: nothing to compare it with
+    else:
         config = TrainingConfig.from_file(config_path)
         examples = load_dataset([str(p) for p in paths.nlu_data])
         train, dev = stratified_split(examples, config.dev_split, config.seed) if config.dev_split > 0 else (examples, [])
-        say(f"No NLU model in {paths.model_dir} yet: training one on {len(train)} examples (dev {len(dev)}).")
+        reason = _model_outdated(paths.model_dir, fingerprint(train))
+    if reason is not None:
+        from training.trainer import Trainer
+
+        say(f"{reason}: training one on {len(train)} examples (dev {len(dev)}).")
         Trainer(config, train, dev, out_dir=paths.model_dir, show_progress=show_progress).run()
-    if paths.qa_data and not (paths.index_dir / "csbot-index.json").is_file():
+    reason = _index_outdated(paths.index_dir, paths.qa_data)
+    if paths.qa_data and reason is not None:
         from retrieval.config import RetrievalConfig
         from retrieval.qa_index import QAIndex
         from training.qa_data import load_qa
 
         records = load_qa([str(p) for p in paths.qa_data])
-        say(f"No Q&A index in {paths.index_dir} yet: indexing {len(records)} past questions.")
+        say(f"{reason}: indexing {len(records)} past questions.")
         QAIndex.build(records, RetrievalConfig.from_file(config_path)).save(paths.index_dir)
+
+
+def _model_outdated(model_dir: Path, data_fingerprint: str) -> str | None:
+    """Why the NLU model must be (re)trained, or None when it is there and trained on this data."""
+    from nlu.artefact import read_manifest
+
+    if not (model_dir / "csbot-model.json").is_file():
+        return f"No NLU model in {model_dir} yet"
+    try:
+        trained_on = read_manifest(model_dir).get("data_fingerprint")
+    except IncompatibleArtefactError:
+        return f"The NLU model in {model_dir} was saved by an incompatible csbot version"
+    except CsbotError:
+        return None  # a damaged model is reported, with its file, when it is loaded
+    if trained_on and trained_on != data_fingerprint:
+        return f"The NLU data changed since the model in {model_dir} was trained"
+    return None
+
+
+def _index_outdated(index_dir: Path, qa_files: list[Path]) -> str | None:
+    """Why the Q&A index must be (re)built, or None when it is newer than every Q&A file."""
+    manifest = index_dir / "csbot-index.json"
+    if not manifest.is_file():
+        return f"No Q&A index in {index_dir} yet"
+    built = manifest.stat().st_mtime
+    changed = [p for p in qa_files if p.exists() and p.stat().st_mtime > built]
+    if changed:
+        return f"{changed[0]} changed since the Q&A index in {index_dir} was built"
+    return None
 
 
 class BotApp:
@@ -100,7 +140,7 @@ class BotApp:
               model_dir: str | None = None, index_dir: str | None = None, transcripts: bool = True) -> BotApp:
         """Wire every part from config. ``redis_url`` implies the Redis store; models must exist."""
         from bot.sessions import SessionsConfig, create_store
-        from bot.transcripts import TeeSink, TranscriptsConfig
+        from bot.transcripts import BackgroundSink, TeeSink, TranscriptsConfig
         from bot.understanding import IndexRetriever, ModelUnderstander
         from nlu.config import NLUConfig
         from nlu.inference import NLUModel
@@ -129,10 +169,12 @@ class BotApp:
         session_store = create_store(sessions)
         sink = None
         if transcripts:
-            sink = TranscriptsConfig.from_file(config_path).create_sink(
-                sessions.url if sessions.store == "redis" else None, config_path)
+            transcripts_config = TranscriptsConfig.from_file(config_path)
+            sink = transcripts_config.create_sink(sessions.url if sessions.store == "redis" else None, config_path)
             if not isinstance(sink, TeeSink):
                 sink = TeeSink([sink])  # logs a failing sink once per outage, not on every turn
+            if transcripts_config.background:
+                sink = BackgroundSink(sink, transcripts_config.max_queued)
         manager = DialogueManager(domain, ModelUnderstander(model), session_store, retriever, sink)
         return cls(manager, domain, paths, sessions.store)
 

@@ -84,8 +84,7 @@ class DialogueManager:
         turn = _Turn()
         state: SessionState | None = None
         try:
-            async with self.store.lock(message.session_id):
-                state = await self.store.load(message.session_id)
+            async with self.store.transaction(message.session_id) as state:
                 await self._decide(state, message, parse, turn)
                 state.turn_count += 1
                 remembered = {"user": message.text, "bot": "\n".join(m.text for m in turn.messages),
@@ -93,7 +92,6 @@ class DialogueManager:
                 if turn.completed is not None:
                     remembered.update(completed=turn.completed[0], slots=turn.completed[1])
                 state.remember(remembered)
-                await self.store.save(state)
             if self._store_down:
                 log.warning("the session store answers again")
                 self._store_down = False
@@ -124,10 +122,8 @@ class DialogueManager:
 
     async def release_handoff(self, session_id: str) -> None:
         """An agent hands the conversation back to the bot: the flag and the failure count are cleared."""
-        async with self.store.lock(session_id):
-            state = await self.store.load(session_id)
+        async with self.store.transaction(session_id) as state:
             state.handoff, state.consecutive_failures = False, 0
-            await self.store.save(state)
 
     async def reset(self, session_id: str) -> None:
         """Forget the conversation."""
@@ -143,6 +139,7 @@ class DialogueManager:
             turn.source, turn.decision = "fallback", "empty message"
             return
         text = message.text.strip()
+        pending = None
         if state.pending is not None:
             pending, state.pending = state.pending, None
             if pending.get("kind") == "clarify" and await self._pick_choice(pending, text, state, turn):
@@ -161,6 +158,20 @@ class DialogueManager:
         decision = self.policy.decide(state, parse)
         turn.decision = f"{decision.move}: {decision.reason}" if decision.reason else decision.move
         await self._carry_out(decision, state, parse, text, turn)
+        if pending is not None and pending.get("kind") == "confirm":
+            self._ask_confirmation_again(pending, state, turn)
+
+    def _ask_confirmation_again(self, pending: dict[str, Any], state: SessionState, turn: _Turn) -> None:
+        """A question asked at a confirmation is answered, then the confirmation asked again, unless the
+        turn dropped, changed or replaced the form (cancel, switch, correction, hand-over)."""
+        intent = pending.get("intent")
+        if (state.active_intent != intent or state.pending is not None or state.requested_slot is not None
+                or state.handoff or intent not in self.domain.intents):
+            return
+        state.pending = pending
+        spec = self.domain.intents[intent]
+        self._say(turn, spec.confirm or f"confirm_{intent}", state)
+        turn.decision += " (the confirmation is asked again)"
 
     async def _carry_out(self, decision: Decision, state: SessionState, parse: ParseResult, text: str, turn: _Turn) -> None:
         move = decision.move

@@ -24,7 +24,7 @@ class TrainingConfig(BaseModel):
     weight_decay: float = Field(0.01, ge=0)
     warmup_ratio: float = Field(0.1, ge=0, lt=1)
     max_grad_norm: float = Field(1.0, gt=0)
-    patience: int = Field(3, ge=1, description="epochs without dev improvement before stopping")
+    patience: int = Field(5, ge=1, description="epochs without dev improvement before stopping")
     seed: int = 13
     max_length: int = Field(128, ge=8)
     pooling: Literal["mean", "cls"] = "mean"

@@ -28,11 +28,12 @@ A number picks one of the buttons offered in the last reply."""
 class Repl:
     """Reads customer lines, sends them through the dialogue manager, prints the replies."""
 
-    def __init__(self, manager: DialogueManager, console: Console, interactive: bool | None = None) -> None:
+    def __init__(self, manager: DialogueManager, console: Console, interactive: bool | None = None,
+                 session_id: str | None = None) -> None:
         self.manager = manager
         self.console = console
         self.interactive = sys.stdin.isatty() if interactive is None else interactive
-        self.session_id = f"repl-{uuid.uuid4().hex[:8]}"
+        self.session_id = session_id or f"repl-{uuid.uuid4().hex[:8]}"
         self.debug = False
         self.buttons: list[Any] = []
 
@@ -46,38 +47,47 @@ class Repl:
         line = sys.stdin.readline()
         return None if line == "" else line.rstrip("\n")
 
-    def run(self) -> int:
-        """The loop; returns the exit code (0 after /quit, Ctrl-D or Ctrl-C)."""
+    def run(self, runner: asyncio.Runner | None = None) -> int:
+        """The loop; returns the exit code (0 after /quit, Ctrl-D or Ctrl-C).
+
+        ``runner`` is the event loop the bot was started on; without one the REPL makes its own.
+        """
         if self.interactive:
             self.console.print("[bold]Northwind Shop assistant[/bold] — type [cyan]/help[/cyan] for commands, "
                                "[cyan]/quit[/cyan] to leave.")
-        with asyncio.Runner() as runner:
-            while True:
-                try:
-                    line = self._read()
-                except (EOFError, KeyboardInterrupt):
-                    line = None
-                if line is None:
-                    if self.interactive:
-                        self.console.print("\nbye")
-                    return 0
-                line = line.strip()
-                if not line:
-                    continue
-                if line.startswith("/"):
-                    if self._command(line, runner):
-                        return 0
-                    continue
-                if line.isdigit() and self.buttons and 1 <= int(line) <= len(self.buttons):
-                    line = self.buttons[int(line) - 1].payload
-                try:
-                    reply = runner.run(self.manager.handle(Message(self.session_id, line, "repl")))
-                except KeyboardInterrupt:
+        if runner is None:
+            with asyncio.Runner() as own:
+                return self._loop(own)
+        return self._loop(runner)
+
+    def _loop(self, runner: asyncio.Runner) -> int:
+        """Read, answer and show lines until the customer leaves."""
+        while True:
+            try:
+                line = self._read()
+            except (EOFError, KeyboardInterrupt):
+                line = None
+            if line is None:
+                if self.interactive:
                     self.console.print("\nbye")
+                return 0
+            line = line.strip()
+            if not line:
+                continue
+            if line.startswith("/"):
+                if self._command(line, runner):
                     return 0
-                self._show(reply)
-                if self.debug:
-                    self._show_debug(reply)
+                continue
+            if line.isdigit() and self.buttons and 1 <= int(line) <= len(self.buttons):
+                line = self.buttons[int(line) - 1].payload
+            try:
+                reply = runner.run(self.manager.handle(Message(self.session_id, line, "repl")))
+            except KeyboardInterrupt:
+                self.console.print("\nbye")
+                return 0
+            self._show(reply)
+            if self.debug:
+                self._show_debug(reply)
 
     def _command(self, line: str, runner: asyncio.Runner) -> bool:
         command = line.split()[0].lower()

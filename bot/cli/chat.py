@@ -14,8 +14,10 @@ from bot.cli.options import config_option
 @click.option("--redis", "redis_url", default=None, help="Keep sessions in Redis at this URL instead of memory.")
 @click.option("--model", "model_dir", default=None, help="NLU model directory (default from config: models/demo).")
 @click.option("--index", "index_dir", default=None, help="Q&A index directory (default from config: models/demo-index).")
+@click.option("--session", "session_id", default=None,
+              help="Conversation id to use; with --redis, the same id continues an earlier conversation.")
 @click.option("--no-transcripts", is_flag=True, help="Do not write the transcript log.")
-def chat_command(config_path, redis_url, model_dir, index_dir, no_transcripts) -> None:
+def chat_command(config_path, redis_url, model_dir, index_dir, session_id, no_transcripts) -> None:
     """Chat with the bot in the terminal; trains the model and builds the index first when missing."""
     import asyncio
 
@@ -29,9 +31,10 @@ def chat_command(config_path, redis_url, model_dir, index_dir, no_transcripts) -
     prepare_models(paths, config_path, show_progress=sys.stderr.isatty(), say=lambda text: console.print(f"[dim]{text}[/dim]"))
     app = BotApp.build(config_path, redis_url=redis_url, model_dir=model_dir, index_dir=index_dir,
                        transcripts=not no_transcripts)
-    asyncio.run(app.start())
-    try:
-        code = Repl(app.manager, console).run()
-    finally:
-        asyncio.run(app.stop())
+    with asyncio.Runner() as runner:  # one event loop: Redis connections and the transcript writer live on it
+        runner.run(app.start())
+        try:
+            code = Repl(app.manager, console, session_id=session_id).run(runner)
+        finally:
+            runner.run(app.stop())
     sys.exit(code) if code else None

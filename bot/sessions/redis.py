@@ -9,6 +9,11 @@ Keys (``namespace`` keeps several bots apart on one Redis):
   expires if its holder dies, and it is released by a Lua script that deletes it only when the token is
   still the holder's, so a turn whose lock expired never releases the lock another turn has taken since.
 
+A turn through ``transaction`` costs two round trips instead of four: one script takes the lock and
+reads the state, another writes the state and releases the lock. The write is fenced by the token: when
+the turn outlived its lock and another turn holds the session now, nothing is written and
+:class:`~csbot.errors.LockTimeoutError` is raised, so the other turn's update is never overwritten.
+
 Every Redis failure is raised as :class:`~csbot.errors.StoreUnavailableError` naming the URL (password
 masked); nothing falls back to memory. redis-py reconnects by itself, so once the server is back the
 next call works again.
@@ -21,7 +26,7 @@ import logging
 import random
 import re
 import secrets
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, TypeVar
 
@@ -54,6 +59,38 @@ if redis.call("SET", KEYS[1], ARGV[1], "NX", "PX", ARGV[2]) then
 end
 if redis.call("GET", KEYS[1]) == ARGV[1] then
     return 1
+end
+return 0
+"""
+
+#: ACQUIRE_SCRIPT, then the state read in the same step: ``{0}`` when another turn holds the lock,
+#: ``{1}`` when taken and no state is stored, ``{1, state}`` when taken and a state is stored.
+ACQUIRE_AND_LOAD_SCRIPT = """
+if not redis.call("SET", KEYS[1], ARGV[1], "NX", "PX", ARGV[2]) then
+    if redis.call("GET", KEYS[1]) ~= ARGV[1] then
+        return {0}
+    end
+end
+local state = redis.call("GET", KEYS[2])
+if state then
+    return {1, state}
+end
+return {1}
+"""
+
+#: Writes the state (``SET ... EX ttl``) and releases the lock, fenced by the caller's token: 1 when the
+#: lock was still the caller's, 2 when it had expired and nobody took it since (written anyway), 0 when
+#: another turn holds it now (nothing written).
+SAVE_AND_RELEASE_SCRIPT = """
+local holder = redis.call("GET", KEYS[1])
+if holder == ARGV[1] then
+    redis.call("SET", KEYS[2], ARGV[2], "EX", ARGV[3])
+    redis.call("DEL", KEYS[1])
+    return 1
+end
+if not holder then
+    redis.call("SET", KEYS[2], ARGV[2], "EX", ARGV[3])
+    return 2
 end
 return 0
 """
@@ -123,6 +160,8 @@ class RedisSessionStore(SessionStore):
             raise ConfigError(f"sessions.url {self.display_url!r} is not a Redis URL: {exc}") from exc
         self._acquire_script = self._redis.register_script(ACQUIRE_SCRIPT)
         self._release_script = self._redis.register_script(RELEASE_SCRIPT)
+        self._acquire_load_script = self._redis.register_script(ACQUIRE_AND_LOAD_SCRIPT)
+        self._save_release_script = self._redis.register_script(SAVE_AND_RELEASE_SCRIPT)
 
     @classmethod
     def from_config(cls, config: SessionsConfig) -> Self:
@@ -170,12 +209,64 @@ class RedisSessionStore(SessionStore):
         """Hold ``{namespace}:lock:{id}`` for one turn, polling for it up to ``lock_wait_seconds``."""
         key = self.lock_key(session_id)
         token = secrets.token_hex(16)
+        await self._acquire(session_id, key, lambda: self._acquire_script(keys=[key], args=[token, self._lock_ms]),
+                            token)
+        try:
+            yield
+        except BaseException:
+            await self._release_quietly(session_id, key, token)
+            raise
+        await self._release(session_id, key, token)
+
+    @asynccontextmanager
+    async def transaction(self, session_id: str) -> AsyncIterator[SessionState]:
+        """Lock and load in one script, save and unlock in another (see the module docstring)."""
+        lock_key, state_key = self.lock_key(session_id), self.session_key(session_id)
+        token = secrets.token_hex(16)
+        reply = await self._acquire(
+            session_id, lock_key,
+            lambda: self._acquire_load_script(keys=[lock_key, state_key], args=[token, self._lock_ms]), token,
+        )
+        try:
+            if len(reply) > 1:
+                state = decode_state(session_id, reply[1], f"Redis key {state_key!r} at {self.display_url}")
+            else:
+                state = SessionState(session_id)
+            yield state
+        except BaseException:
+            await self._release_quietly(session_id, lock_key, token)
+            raise
+        try:
+            data = encode_state(state)
+            written = await self._run(
+                f"saving session {session_id!r}",
+                self._save_release_script(keys=[lock_key, state_key], args=[token, data, self.ttl_seconds]),
+            )
+        except BaseException:
+            await self._release_quietly(session_id, lock_key, token)
+            raise
+        if written == 0:
+            raise LockTimeoutError(
+                f"session {session_id!r}: the turn outlived its lock (sessions.lock_timeout_seconds = "
+                f"{self.lock_timeout_seconds:g} s) and another turn holds the session now, so this turn's "
+                "changes were not saved"
+            )
+        if written == 2:
+            logger.warning(
+                "session %r: the turn outlived its lock (sessions.lock_timeout_seconds = %g s); "
+                "no other turn took it, so the state was saved",
+                session_id, self.lock_timeout_seconds,
+            )
+
+    async def _acquire(self, session_id: str, key: str, attempt: Callable[[], Awaitable[T]], token: str) -> T:
+        """Run ``attempt`` until it reports the lock taken (a truthy reply, or a list starting with 1)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.lock_wait_seconds
         try:
-            while not await self._run(
-                f"locking session {session_id!r}", self._acquire_script(keys=[key], args=[token, self._lock_ms])
-            ):
+            while True:
+                reply = await self._run(f"locking session {session_id!r}", attempt())
+                if (reply[0] if isinstance(reply, list) else reply):
+                    return reply
                 remaining = deadline - loop.time()
                 if remaining <= 0:
                     raise LockTimeoutError(
@@ -187,12 +278,6 @@ class RedisSessionStore(SessionStore):
             # The SET may have reached the server before the cancellation: do not leave the lock behind.
             await self._release_quietly(session_id, key, token, held=False)
             raise
-        try:
-            yield
-        except BaseException:
-            await self._release_quietly(session_id, key, token)
-            raise
-        await self._release(session_id, key, token)
 
     async def _release(self, session_id: str, key: str, token: str, held: bool = True) -> None:
         """Delete the lock if it is still ours; warn when a ``held`` lock expired during the turn."""

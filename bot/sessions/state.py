@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 #: How many past turns a session keeps in ``history``.
@@ -40,11 +40,17 @@ class SessionState:
         self.history.append(turn)
         del self.history[:-HISTORY_LENGTH]
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    def to_dict(self, copy: bool = True) -> dict[str, Any]:
+        """The fields as a dict; ``copy=False`` shares the nested slots, history etc. instead of deep-copying
+        them (what the stores use to serialise at once: the copy costs more than the JSON encoding)."""
+        if copy:
+            return asdict(self)
+        return {name: getattr(self, name) for name in _FIELD_NAMES}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SessionState:
         """Inverse of :meth:`to_dict`; unknown keys (from a newer version) are ignored."""
-        known = {f for f in cls.__dataclass_fields__}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        return cls(**{k: v for k, v in data.items() if k in _FIELD_NAMES})
+
+
+_FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in fields(SessionState))

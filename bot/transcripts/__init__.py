@@ -4,6 +4,7 @@ Build the sink with :meth:`TranscriptsConfig.create_sink`; read logs back with :
 :func:`follow` (``csbot transcripts show`` / ``tail``).
 """
 
+from bot.transcripts.background import BackgroundSink
 from bot.transcripts.base import TeeSink, TranscriptSink
 from bot.transcripts.config import TranscriptsConfig
 from bot.transcripts.jsonl import JsonlTranscriptLog, follow, iter_turns, log_files
@@ -11,6 +12,7 @@ from bot.transcripts.record import TranscriptTurn
 from bot.transcripts.redis_stream import RedisTranscriptStream
 
 __all__ = [
+    "BackgroundSink",
     "JsonlTranscriptLog",
     "RedisTranscriptStream",
     "TeeSink",

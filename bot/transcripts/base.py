@@ -96,7 +96,7 @@ def _json_default(value: Any) -> Any:
 
 def turn_to_json(turn: TranscriptTurn) -> str:
     """One turn as one line of compact JSON (no newline inside: JSON escapes them in strings)."""
-    return json.dumps(turn.to_dict(), ensure_ascii=False, separators=(",", ":"), default=_json_default)
+    return json.dumps(turn.to_dict(copy=False), ensure_ascii=False, separators=(",", ":"), default=_json_default)
 
 
 def turn_from_json(text: str | bytes) -> TranscriptTurn:

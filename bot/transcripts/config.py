@@ -7,6 +7,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from bot.transcripts.background import DEFAULT_MAX_QUEUED
 from bot.transcripts.base import TeeSink, TranscriptSink
 from bot.transcripts.jsonl import DEFAULT_BACKUPS, DEFAULT_MAX_BYTES
 from csbot.config import DEFAULT_CONFIG, load_section, validated
@@ -24,6 +25,8 @@ class TranscriptsConfig(BaseModel):
     redis_stream: bool = Field(True, description="also XADD each turn to a Redis stream when the session store is Redis")
     stream_key: str = Field("csbot:transcripts", min_length=1)
     stream_maxlen: int = Field(100_000, ge=1, description="the stream keeps about this many newest turns")
+    background: bool = Field(True, description="append after the reply, from a queue (see bot/transcripts/background.py)")
+    max_queued: int = Field(DEFAULT_MAX_QUEUED, ge=1, description="turns the background queue holds before a turn waits")
 
     @classmethod
     def from_file(cls, path: str | Path | None = None, **overrides: object) -> TranscriptsConfig:

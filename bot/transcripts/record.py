@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 
@@ -30,11 +30,17 @@ class TranscriptTurn:
     timestamp: float = field(default_factory=time.time)
     correction: dict[str, Any] | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    def to_dict(self, copy: bool = True) -> dict[str, Any]:
+        """The fields as a dict; ``copy=False`` shares the nested values (for serialising at once, where
+        the deep copy would cost more than the JSON encoding)."""
+        if copy:
+            return asdict(self)
+        return {name: getattr(self, name) for name in _FIELD_NAMES}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TranscriptTurn:
         """Inverse of :meth:`to_dict`; raises ``TypeError`` when a required field is missing."""
-        known = {f for f in cls.__dataclass_fields__}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        return cls(**{k: v for k, v in data.items() if k in _FIELD_NAMES})
+
+
+_FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in fields(TranscriptTurn))

@@ -6,14 +6,16 @@ CI trains the demo model once per session (a few minutes on 2 cores); both tests
 
 from __future__ import annotations
 
+import json
 import os
+import socket
 import subprocess
 import sys
 
 import pytest
+from conftest import REPO
 
 from bot.cli import main
-from conftest import REPO
 
 
 @pytest.fixture(scope="module")
@@ -54,3 +56,54 @@ def test_chat_reads_piped_input_line_by_line(demo_models, tmp_path):
     assert "(new conversation)" in out and "/debug" in out  # /help lists the commands
     assert "never reached" not in out
     assert len((tmp_path / "t.jsonl").read_text().splitlines()) == 2  # two turns, transcribed
+
+
+def _chat(args: list[str], lines: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "bot.cli", "chat", *args], input=lines, capture_output=True,
+                          text=True, timeout=300, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, check=False)
+
+
+@pytest.mark.slow
+def test_chat_with_redis_continues_a_conversation_across_runs(demo_models, tmp_path, redis_url):
+    """``--redis`` keeps the session in a real Redis: a second run with the same ``--session`` answers the
+    slot question the first run asked, and both runs' turns are on the transcript stream."""
+    import redis
+
+    model, index = demo_models
+    if not (model / "csbot-model.json").is_file():
+        pytest.fail("the stories test builds the demo model first; run the module as a whole")
+    config = tmp_path / "c.yaml"
+    config.write_text(f"bot:\n  domain: {REPO / 'configs/demo/domain.yml'}\n  model_dir: {model}\n"
+                      f"  index_dir: {index}\ntranscripts:\n  path: {tmp_path / 't.jsonl'}\n")
+    common = ["--config", str(config), "--redis", redis_url, "--session", "shopper-1"]
+    first = _chat(common, "where is my order\n")
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert "order number" in first.stdout
+    second = _chat(common, "48213\n")
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert "48213" in second.stdout and "on its way" in second.stdout  # the form was picked up from Redis
+
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        state = json.loads(client.get("csbot:session:shopper-1"))
+        assert state["turn_count"] == 2
+        assert 0 < client.ttl("csbot:session:shopper-1") <= 86400
+        assert client.xlen("csbot:transcripts") == 2
+        assert client.keys("csbot:lock:*") == []  # both turns released their locks
+    finally:
+        client.close()
+
+
+@pytest.mark.slow
+def test_chat_with_a_redis_that_does_not_answer_fails_clearly(demo_models, tmp_path):
+    model, index = demo_models
+    if not (model / "csbot-model.json").is_file():
+        pytest.fail("the stories test builds the demo model first; run the module as a whole")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # nothing listens there once closed
+    done = _chat(["--model", str(model), "--index", str(index), "--no-transcripts",
+                  "--redis", f"redis://127.0.0.1:{port}/0"], "hi\n")
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr
+    assert f"127.0.0.1:{port}" in done.stderr and "redis-server" in done.stderr

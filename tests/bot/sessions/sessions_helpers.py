@@ -1,8 +1,9 @@
 """Helpers for the session store tests: a store subclass for ``create_store`` by dotted path, the
 turn body the concurrency tests share, and (run as a script) one OS process doing locked turns.
 
-Script use: ``python sessions_helpers.py URL NAMESPACE SESSION_ID FIRST COUNT`` waits until two processes
-have checked in on a Redis barrier key, then runs COUNT concurrent locked turns with slots FIRST.. .
+Script use: ``python sessions_helpers.py URL NAMESPACE SESSION_ID FIRST COUNT MODE`` waits until two
+processes have checked in on a Redis barrier key, then runs COUNT concurrent turns (``turn``'s MODE) with
+slots FIRST.. .
 """
 
 from __future__ import annotations
@@ -27,9 +28,18 @@ class HalfStore(SessionStore):
     """A SessionStore subclass that forgot its abstract methods."""
 
 
-async def turn(store: SessionStore, session_id: str, i: int, locked: bool = True) -> None:
-    """One read-modify-write turn: count it and record slot ``k{i}``."""
-    if locked:
+async def turn(store: SessionStore, session_id: str, i: int, mode: str = "lock") -> None:
+    """One read-modify-write turn: count it and record slot ``k{i}``.
+
+    ``mode``: ``lock`` (lock, load, save), ``transaction`` (``store.transaction``, what the dialogue
+    manager uses) or ``none`` (load and save unlocked, which loses updates).
+    """
+    if mode == "transaction":
+        async with store.transaction(session_id) as state:
+            state.turn_count += 1
+            state.slots[f"k{i}"] = i
+            await asyncio.sleep(0)
+    elif mode == "lock":
         async with store.lock(session_id):
             await _update(store, session_id, i)
     else:
@@ -44,7 +54,7 @@ async def _update(store: SessionStore, session_id: str, i: int) -> None:
     await store.save(state)
 
 
-async def _process_main(url: str, namespace: str, session_id: str, first: int, count: int) -> None:
+async def _process_main(url: str, namespace: str, session_id: str, first: int, count: int, mode: str) -> None:
     from bot.sessions import RedisSessionStore
 
     async with RedisSessionStore(url, namespace=namespace, lock_wait_seconds=20) as store:
@@ -56,10 +66,10 @@ async def _process_main(url: str, namespace: str, session_id: str, first: int, c
             await asyncio.sleep(0.005)
         else:
             raise SystemExit("the other process never checked in")
-        await asyncio.gather(*(turn(store, session_id, i) for i in range(first, first + count)))
+        await asyncio.gather(*(turn(store, session_id, i, mode) for i in range(first, first + count)))
     print("done", count)
 
 
 if __name__ == "__main__":
-    url, namespace, session_id, first, count = sys.argv[1:6]
-    asyncio.run(_process_main(url, namespace, session_id, int(first), int(count)))
+    url, namespace, session_id, first, count, mode = sys.argv[1:7]
+    asyncio.run(_process_main(url, namespace, session_id, int(first), int(count), mode))

@@ -134,10 +134,11 @@ def test_delete_and_reset(make_store):
     asyncio.run(main())
 
 
-def test_no_lost_updates_under_the_lock(make_store):
+@pytest.mark.parametrize("mode", ["lock", "transaction"])
+def test_no_lost_updates_under_the_lock(make_store, mode):
     async def main():
         async with make_store(lock_timeout_seconds=10, lock_wait_seconds=20) as store:
-            await asyncio.gather(*(turn(store, "busy", i) for i in range(50)))
+            await asyncio.gather(*(turn(store, "busy", i, mode) for i in range(50)))
             state = await store.load("busy")
             assert state.turn_count == 50
             assert state.slots == {f"k{i}": i for i in range(50)}
@@ -152,7 +153,7 @@ def test_without_the_lock_updates_are_lost(make_store):
 
     async def main():
         async with make_store() as store:
-            await asyncio.gather(*(turn(store, "busy", i, locked=False) for i in range(50)))
+            await asyncio.gather(*(turn(store, "busy", i, "none") for i in range(50)))
             state = await store.load("busy")
             assert state.turn_count < 50
             assert len(state.slots) < 50
@@ -200,6 +201,52 @@ def test_an_error_inside_the_turn_releases_the_lock(make_store):
                     raise ValueError("the turn failed")
             async with store.lock("s"):
                 pass
+
+    asyncio.run(main())
+
+
+def test_transaction_saves_on_success_and_discards_on_error(make_store):
+    async def main():
+        async with make_store(lock_timeout_seconds=5, lock_wait_seconds=0.2) as store:
+            async with store.transaction("s") as state:
+                assert state.session_id == "s" and state.turn_count == 0  # a fresh state when none is stored
+                state.turn_count, state.slots = 1, {"order_id": "48213"}
+            stored = await store.load("s")
+            assert stored.turn_count == 1 and stored.slots == {"order_id": "48213"}
+            with pytest.raises(ValueError):
+                async with store.transaction("s") as state:
+                    state.turn_count = 99
+                    raise ValueError("the turn failed")
+            assert (await store.load("s")).turn_count == 1  # nothing of the failed turn was saved
+            async with store.transaction("s") as state:  # and the lock was released
+                assert state.to_dict() == stored.to_dict()
+
+    asyncio.run(main())
+
+
+def test_transaction_waits_for_the_lock_and_times_out(make_store):
+    async def main():
+        async with make_store(lock_timeout_seconds=10, lock_wait_seconds=0.3) as store:
+            async with store.lock("s"):
+                with pytest.raises(LockTimeoutError, match="'s'"):
+                    async with store.transaction("s"):
+                        pass
+            async with store.transaction("s") as state:
+                state.turn_count = 3
+            assert (await store.load("s")).turn_count == 3
+
+    asyncio.run(main())
+
+
+def test_transaction_state_that_cannot_be_stored_releases_the_lock(make_store):
+    async def main():
+        async with make_store(lock_timeout_seconds=5, lock_wait_seconds=0.2) as store:
+            with pytest.raises(StoreError, match="JSON"):
+                async with store.transaction("s") as state:
+                    state.slots["when"] = object()
+            async with store.lock("s"):
+                pass
+            assert (await store.load("s")).slots == {}
 
     asyncio.run(main())
 
@@ -334,12 +381,13 @@ def test_redis_corrupt_state_is_a_store_error(redis_url):
     asyncio.run(main())
 
 
-def test_two_processes_share_one_redis(redis_url):
+@pytest.mark.parametrize("mode", ["lock", "transaction"])
+def test_two_processes_share_one_redis(redis_url, mode):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     script = str(HERE / "sessions_helpers.py")
     procs = [
         subprocess.Popen(
-            [sys.executable, script, redis_url, "csbot", "shared", str(first), "25"],
+            [sys.executable, script, redis_url, "csbot", "shared", str(first), "25", mode],
             cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
         for first in (0, 25)
@@ -492,6 +540,86 @@ def test_a_crashed_holders_lock_expires(redis_url):
             started = time.monotonic()
             async with store.lock("s"):
                 assert time.monotonic() - started >= 0.2
+
+    asyncio.run(main())
+
+
+def test_redis_transaction_takes_two_round_trips(redis_url):
+    """Lock and load in one script, save and unlock in another: what keeps a turn's store cost low."""
+
+    async def main():
+        async with RedisSessionStore(redis_url) as store:
+            async with store.transaction("warm-up"):  # the first use loads the scripts into the server
+                pass
+            await store.save(full_state("s"))
+            sent: list[tuple] = []
+            original = store._redis.execute_command
+
+            async def counting(*args, **kwargs):
+                sent.append(args)
+                return await original(*args, **kwargs)
+
+            store._redis.execute_command = counting
+            async with store.transaction("s") as state:
+                assert state.turn_count == 7 and state.slots == full_state("s").slots
+                state.turn_count += 1
+            store._redis.execute_command = original
+            assert [a[0] for a in sent] == ["EVALSHA", "EVALSHA"]
+            assert (await store.load("s")).turn_count == 8
+            raw = aioredis.Redis.from_url(redis_url)
+            assert not await raw.exists("csbot:lock:s")
+            assert 0 < await raw.ttl("csbot:session:s") <= store.ttl_seconds
+            await raw.aclose()
+
+    asyncio.run(main())
+
+
+def test_redis_transaction_never_overwrites_a_newer_turn(redis_url, caplog):
+    """A turn outlives its lock: if another turn took the session, its save is refused (fenced by the
+    token); if nobody did, it is saved with a warning."""
+
+    async def main():
+        async with RedisSessionStore(redis_url, lock_timeout_seconds=0.2, lock_wait_seconds=0) as a, \
+                RedisSessionStore(redis_url, lock_timeout_seconds=30, lock_wait_seconds=2) as b:
+            b_holds, b_done = asyncio.Event(), asyncio.Event()
+
+            async def turn_b():
+                async with b.transaction("s") as state:
+                    state.slots["by"] = "b"
+                    b_holds.set()
+                    await b_done.wait()
+
+            with pytest.raises(LockTimeoutError, match="not saved"):
+                async with a.transaction("s") as state:
+                    state.slots["by"] = "a"
+                    task = asyncio.create_task(turn_b())
+                    await asyncio.wait_for(b_holds.wait(), 5)  # only possible once A's lock expired
+            b_done.set()
+            await task
+            assert (await a.load("s")).slots == {"by": "b"}  # B's turn stands
+            async with a.transaction("s") as state:
+                state.slots["by"] = "slow a"
+                await asyncio.sleep(0.35)  # the lock expires, nobody takes the session
+            assert (await a.load("s")).slots == {"by": "slow a"}
+
+    with caplog.at_level(logging.WARNING, logger="bot.sessions.redis"):
+        asyncio.run(main())
+    assert "no other turn took it" in caplog.text
+
+
+def test_redis_transaction_on_a_corrupt_state_releases_the_lock(redis_url):
+    async def main():
+        raw = aioredis.Redis.from_url(redis_url)
+        await raw.set("csbot:session:bad", b"[1, 2]")
+        async with RedisSessionStore(redis_url, lock_wait_seconds=0.2) as store:
+            with pytest.raises(StoreError, match="csbot:session:bad"):
+                async with store.transaction("bad"):
+                    pass
+            assert not await raw.exists("csbot:lock:bad")
+            await store.reset("bad")
+            async with store.transaction("bad") as state:
+                assert state.turn_count == 0
+        await raw.aclose()
 
     asyncio.run(main())
 
