@@ -240,6 +240,9 @@ class DialogueManager:
             check = validate(asked, slot_spec, from_bare_reply(slot_spec, text))
             if not check.ok:
                 state.consecutive_failures += 1
+                if state.consecutive_failures >= self.domain.handoff.max_invalid_values:
+                    await self._handoff(state, turn, f"{state.consecutive_failures} invalid answers in a row for {asked}")
+                    return
                 reason = slot_spec.invalid or f"Sorry, {check.problem}."
                 turn.messages.append(self.renderer.text(reason, state, {"reason": check.problem, "slot": asked}))
                 self._ask(state, asked, turn)

@@ -70,6 +70,7 @@ class HandoffSpec(_Strict):
     """When a person takes over."""
 
     max_failures: int = Field(2, ge=1, description="consecutive turns the bot could not place")
+    max_invalid_values: int = Field(3, ge=1, description="consecutive invalid answers to a slot question")
     template: str = "handoff"
     hook: str | None = Field(None, description="async callable 'package.module:function' told of each hand-over")
 

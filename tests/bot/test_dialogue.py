@@ -282,6 +282,24 @@ def test_invalid_slot_value_is_refused_with_the_reason_and_asked_again():
     asyncio.run(main())
 
 
+def test_repeated_invalid_answers_hand_over_at_the_domains_limit():
+    async def main():
+        domain = load_domain(DOMAIN_FILE)
+        assert domain.handoff.max_invalid_values == 3
+        manager = build(domain=domain)
+        await say(manager, "track my order")
+        for attempt in ("1234", "12"):
+            reply = await say(manager, attempt)
+            assert reply.source == "ask_slot" and not reply.handoff
+        third = await say(manager, "123")
+        assert third.source == "handoff" and third.handoff and third.text == HANDOFF_TEXT
+        assert "3 invalid answers in a row for order_id" in third.details["decision"]
+        state = await manager.store.load("s1")
+        assert state.handoff and state.active_intent is None
+
+    asyncio.run(main())
+
+
 def test_correction_during_a_form_replaces_the_value():
     async def main():
         manager = build()
