@@ -93,7 +93,7 @@ def run_ours(name: str, args: argparse.Namespace) -> dict[str, Any]:
         best_epoch=result.best_epoch,
         total_seconds=round(wall, 1),
         multi_label=result.bundle.labels.multi_label,
-        calibration={k: metrics["calibration"].get(k) for k in ("temperature", "oos_threshold", "threshold_source", "ece_before", "ece_after")},
+        calibration={k: metrics["calibration"].get(k) for k in ("temperature", "oos_score", "oos_threshold", "threshold_source", "oos_dev", "ece_before", "ece_after")},
         config={k: getattr(config, k) for k in ("base_model", "epochs", "min_steps", "batch_size", "learning_rate", "head_learning_rate", "patience", "seed")},
         measured_at=now(),
     )
@@ -229,7 +229,8 @@ def run_baseline(name: str, args: argparse.Namespace) -> dict[str, Any]:
                 text = dev[i].text
                 n = len(dev_enc["input_ids"][i])
                 entities = (
-                    decode_entities(text, [tuple(o) for o in dev_enc["offset_mapping"][i]], dev_enc.word_ids(i), softmax(slot_logits[r, :n]), maps)
+                    decode_entities(text, [tuple(o) for o in dev_enc["offset_mapping"][i]], dev_enc.word_ids(i), softmax(slot_logits[r, :n]), maps,
+                                    constrained=False)  # the plain recipe: argmax per word
                     if has_slots else []
                 )
                 if multi:

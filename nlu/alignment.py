@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -77,30 +78,71 @@ def piece_tag_ids(
     return targets
 
 
+@lru_cache(maxsize=32)
+def _allowed_transitions(tags: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Log-space penalties of BIO: ``I-x`` may only follow ``B-x`` or ``I-x``, and may not start a text."""
+    slot = np.array([t[2:] if t != "O" else "" for t in tags])
+    inside = np.array([t.startswith("I-") for t in tags])
+    ok = ~inside[None, :] | ((slot[:, None] == slot[None, :]) & (slot[:, None] != ""))
+    transitions = np.where(ok, 0.0, -np.inf)
+    start = np.where(inside, -np.inf, 0.0)
+    return transitions, start
+
+
+def best_tag_path(log_probs: np.ndarray, tags: Sequence[str]) -> list[int]:
+    """The most probable tag sequence (words x tags log-probabilities) that is valid BIO (Viterbi).
+
+    Greedy per-word argmax can yield ``O I-x`` or ``B-x I-y``; a valid path keeps each span whole.
+    """
+    transitions, start = _allowed_transitions(tuple(tags))
+    score = start + log_probs[0]
+    back: list[np.ndarray] = []
+    for row in log_probs[1:]:
+        candidates = score[:, None] + transitions
+        back.append(candidates.argmax(axis=0))
+        score = candidates.max(axis=0) + row
+    path = [int(score.argmax())]
+    for pointers in reversed(back):
+        path.append(int(pointers[path[-1]]))
+    path.reverse()
+    return path
+
+
 def decode_entities(
     text: str,
     offsets: Sequence[tuple[int, int]],
     word_ids: Sequence[int | None],
     tag_probs: np.ndarray,
     labels: LabelMaps,
+    constrained: bool = True,
 ) -> list[ParsedEntity]:
-    """Spans from per-piece tag probabilities (pieces x tags), read at each word's first piece."""
+    """Spans from per-piece tag probabilities (pieces x tags), read at each word's first piece.
+
+    ``constrained`` picks the best valid BIO sequence over the whole text; without it each word takes
+    its own most probable tag (an ``I-`` that continues nothing then opens a new span).
+    """
+    words = words_of(offsets, word_ids)
+    if not words:
+        return []
+    probs = np.stack([tag_probs[word.first_piece] for word in words])
+    if constrained:
+        path = best_tag_path(np.log(np.clip(probs, 1e-12, None)), labels.tags)
+    else:
+        path = [int(i) for i in probs.argmax(axis=1)]
+
     entities: list[ParsedEntity] = []
-    span: list[int] | None = None  # [start, end, first_word_index, last_word_index]
+    span: list[int] | None = None  # [start, end]
     span_type = ""
     confidences: list[float] = []
 
     def close() -> None:
         if span is not None:
-            start, end = span[0], span[1]
-            entities.append(
-                ParsedEntity(span_type, text[start:end], start, end, float(np.mean(confidences)))
-            )
+            start, end = span
+            entities.append(ParsedEntity(span_type, text[start:end], start, end, float(np.mean(confidences))))
 
-    for word in words_of(offsets, word_ids):
-        probs = tag_probs[word.first_piece]
-        tag = labels.tags[int(np.argmax(probs))]
-        confidence = float(np.max(probs))
+    for row, (word, tag_index) in enumerate(zip(words, path)):
+        tag = labels.tags[tag_index]
+        confidence = float(probs[row, tag_index])
         if tag == "O":
             close()
             span = None

@@ -2,6 +2,12 @@
 
 Temperature scaling divides the intent logits by one scalar T fitted to minimise the dev set's
 negative log-likelihood; it keeps the ranking (accuracy is unchanged) and makes confidences honest.
+
+Out-of-scope is decided on an *out-of-scope score* of the in-scope intents, higher meaning more
+in scope: ``probability`` (the best calibrated in-scope probability) or ``energy`` (the log-sum-exp of
+the raw in-scope logits, which keeps how strongly the network responded that softmax normalises
+away). With out-of-scope dev data the trainer measures both and keeps the better (see
+``training.trainer``).
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ class Calibration:
     threshold_source: str = "config"
     ece_before: float | None = None
     ece_after: float | None = None
+    oos_score: str = "probability"
+    oos_dev: dict | None = None  # per candidate score: threshold, recall and in-scope accuracy on dev
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -39,6 +47,29 @@ def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
 
 def sigmoid(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-logits / temperature))
+
+
+OOS_SCORES = ("probability", "energy")
+
+
+def oos_scores(logits: np.ndarray, score: str, temperature: float = 1.0, oos_index: int | None = None) -> np.ndarray:
+    """The out-of-scope score per row of single-label intent ``logits`` (n x intents); higher is more in scope.
+
+    The out-of-scope class itself (``oos_index``) is left out of both scores.
+    """
+    logits = np.atleast_2d(np.asarray(logits, dtype=np.float64))
+    if score not in OOS_SCORES:
+        raise ValueError(f"unknown out-of-scope score {score!r}: use one of {', '.join(OOS_SCORES)}")
+    keep = np.ones(logits.shape[1], dtype=bool)
+    if oos_index is not None:
+        keep[oos_index] = False
+    if not keep.any():
+        return np.zeros(logits.shape[0])
+    if score == "probability":
+        return softmax(logits, temperature)[:, keep].max(axis=1)
+    inside = logits[:, keep]
+    peak = inside.max(axis=1, keepdims=True)
+    return (peak + np.log(np.exp(inside - peak).sum(axis=1, keepdims=True)))[:, 0]
 
 
 def fit_temperature(logits: np.ndarray, targets: np.ndarray, multi_label: bool = False) -> float:
@@ -92,16 +123,18 @@ def choose_oos_threshold(
     """The threshold that flags the most out-of-scope dev examples while costing at most
     ``max_in_scope_cost`` of in-scope accuracy (an in-scope example below it counts wrong).
 
-    Confidences are the best in-scope intent's calibrated probability; an example already predicted
-    out of scope should be given confidence 0 so every threshold flags it.
+    Confidences are out-of-scope scores (see ``oos_scores``; any scale); an example already predicted
+    out of scope should be given ``-inf`` so every threshold flags it. Ties in recall keep the lower
+    threshold, the one that costs least.
     """
     in_conf = np.asarray(in_scope_confidence, dtype=float)
     in_ok = np.asarray(in_scope_correct, dtype=bool)
     oos_conf = np.asarray(oos_confidence, dtype=float)
     base = float(in_ok.mean()) if in_ok.size else 0.0
     floor = base - max_in_scope_cost - 1e-12
-    candidates = np.unique(np.concatenate([[0.0], in_conf, oos_conf]))
-    best = (0.0, -1.0, base)
+    candidates = np.unique(np.concatenate([in_conf, oos_conf]))
+    candidates = candidates[np.isfinite(candidates)]
+    best = (float(min(0.0, candidates[0])) if candidates.size else 0.0, -1.0, base)
     for threshold in candidates:
         # Flag strictly below the threshold; an OOS example at exactly t is flagged by t + eps.
         accuracy = float((in_ok & (in_conf >= threshold)).mean()) if in_ok.size else 0.0

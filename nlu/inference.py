@@ -20,7 +20,7 @@ from csbot.devices import resolve_device  # noqa: F401 (re-exported)
 from csbot.errors import ModelError
 from nlu.alignment import decode_entities
 from nlu.artefact import ModelBundle, load_bundle
-from nlu.calibration import sigmoid, softmax
+from nlu.calibration import OOS_SCORES, oos_scores, sigmoid, softmax
 from nlu.schema import MULTI_LABEL_SEPARATOR, IntentScore, ParseResult
 
 log = logging.getLogger(__name__)
@@ -90,10 +90,17 @@ class NLUModel:
         self.max_length = max_length
         self.backend = backend
         calibration = bundle.calibration
+        # A threshold given here is a probability, and applies only where dev chose none.
         if oos_threshold is not None and calibration.threshold_source != "dev":
             self.oos_threshold = float(oos_threshold)
+            self.oos_score = "probability"
         else:
             self.oos_threshold = float(calibration.oos_threshold)
+            self.oos_score = calibration.oos_score
+        if self.oos_score not in OOS_SCORES:
+            raise ModelError(
+                f"calibration.json: unknown oos_score {self.oos_score!r} (this version knows {', '.join(OOS_SCORES)})"
+            )
         self.temperature = float(calibration.temperature)
         self._lock = threading.Lock()
         if backend in ("onnx", "onnx-int8"):
@@ -198,7 +205,10 @@ class NLUModel:
         top = ranked[0]
         in_scope = [i for i in ranked if i != self._oos_index]
         ranking = [IntentScore(labels.intents[i], float(probs[i])) for i in in_scope[:RANKING_SIZE]]
-        best_in_scope = float(probs[in_scope[0]]) if in_scope else 0.0
-        out_of_scope = top == self._oos_index or best_in_scope < self.oos_threshold
+        if self.oos_score == "energy":
+            score = float(oos_scores(intent_logits, "energy", oos_index=self._oos_index)[0])
+        else:
+            score = float(probs[in_scope[0]]) if in_scope else 0.0
+        out_of_scope = top == self._oos_index or score < self.oos_threshold
         intent = IntentScore(labels.intents[top], float(probs[top]))
         return ParseResult(text, intent, ranking, entities, out_of_scope, [intent])

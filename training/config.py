@@ -33,6 +33,9 @@ class TrainingConfig(BaseModel):
     dev_split: float = Field(0.1, ge=0, lt=1, description="share of train held out when no dev set is given")
     oos_max_in_scope_cost: float = Field(0.01, ge=0, le=1)
     oos_threshold: float = Field(0.3, ge=0, le=1, description="used when the data has no out-of-scope examples")
+    oos_score: Literal["auto", "probability", "energy"] = Field(
+        "auto", description="what the out-of-scope threshold applies to; auto measures both on dev and keeps the better"
+    )
     max_steps: int | None = Field(None, ge=1, description="stop after this many optimiser steps (smoke tests)")
     device: str = "auto"
     mixed_precision: bool = True

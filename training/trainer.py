@@ -25,10 +25,12 @@ from csbot.errors import TrainingError
 from nlu.alignment import IGNORE_INDEX, piece_tag_ids
 from nlu.artefact import ModelBundle, save_bundle
 from nlu.calibration import (
+    OOS_SCORES,
     Calibration,
     choose_oos_threshold,
     expected_calibration_error,
     fit_temperature,
+    oos_scores,
     sigmoid,
     softmax,
 )
@@ -272,23 +274,32 @@ class Trainer:
         ece = [expected_calibration_error(p.max(1), correct) for p in (before, after)]
         calibration = Calibration(temperature, cfg.oos_threshold, "config", ece[0], ece[1])
         if self._dev_has_oos():
-            oos_id = labels.intent_id(labels.oos_label)
-            top = after.argmax(1)
-            in_scope_probs = after.copy()
-            in_scope_probs[:, oos_id] = -1.0
-            best_in_scope = in_scope_probs.max(1)
-            is_oos = gold == oos_id
-            confidence = np.where(top == oos_id, 0.0, best_in_scope)
-            threshold, info = choose_oos_threshold(
-                confidence[~is_oos],
-                (top == gold)[~is_oos],
-                confidence[is_oos],
-                cfg.oos_max_in_scope_cost,
-            )
-            calibration.oos_threshold = threshold
-            calibration.threshold_source = "dev"
-            log.debug("out-of-scope threshold %.4f chosen on dev: %s", threshold, info)
+            self._choose_oos_threshold(calibration, logits, gold)
         return calibration
+
+    def _choose_oos_threshold(self, calibration: Calibration, logits: np.ndarray, gold: np.ndarray) -> None:
+        """Pick the out-of-scope score and its threshold on dev (most OOS recall within the allowed cost)."""
+        cfg, labels = self.config, self.labels
+        oos_id = labels.intent_id(labels.oos_label)
+        predicted_oos = logits.argmax(1) == oos_id
+        is_oos = gold == oos_id
+        correct = (logits.argmax(1) == gold)[~is_oos]
+        names = OOS_SCORES if cfg.oos_score == "auto" else (cfg.oos_score,)
+        results: dict[str, dict] = {}
+        for name in names:
+            scores = oos_scores(logits, name, calibration.temperature, oos_id)
+            scores = np.where(predicted_oos, -np.inf, scores)
+            threshold, info = choose_oos_threshold(
+                scores[~is_oos], correct, scores[is_oos], cfg.oos_max_in_scope_cost
+            )
+            results[name] = {"threshold": threshold, **info}
+        # Most recall first; then the in-scope accuracy kept; the plain probability wins a full tie.
+        chosen = max(names, key=lambda n: (results[n]["oos_recall"], results[n]["in_scope_accuracy"], n == "probability"))
+        calibration.oos_score = chosen
+        calibration.oos_threshold = float(results[chosen]["threshold"])
+        calibration.threshold_source = "dev"
+        calibration.oos_dev = results
+        log.debug("out-of-scope score %s, threshold %.4f chosen on dev: %s", chosen, calibration.oos_threshold, results)
 
     # -- the loop ------------------------------------------------------------------------------
     def run(self) -> TrainResult:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nlu.alignment import IGNORE_INDEX, decode_entities, piece_tag_ids, word_tags, words_of
+from nlu.alignment import IGNORE_INDEX, best_tag_path, decode_entities, piece_tag_ids, word_tags, words_of
 from nlu.labels import LabelMaps
 from nlu.schema import EntitySpan, Example
 
@@ -86,15 +86,57 @@ def test_word_tags_mark_first_word_b_and_rest_i():
     assert tags == ["O", "B-city", "I-city"]
 
 
-def test_decode_starts_new_entity_on_orphan_inside_tag(labels):
-    text = "a 1 b"
-    offsets = [(0, 0), (0, 1), (2, 3), (4, 5), (0, 0)]
-    word_ids = [None, 0, 1, 2, None]
+def orphan_inside_probs(labels):
+    """Three words; the middle one most likely I-amount (0.6), which nothing before it opens."""
     probs = np.zeros((5, labels.num_tags))
     probs[:, 0] = 1.0
     probs[2] = 0
-    probs[2, labels.tag_id("I-amount")] = 0.9
+    probs[2, labels.tag_id("I-amount")] = 0.6
+    probs[2, labels.tag_id("B-amount")] = 0.3
     probs[2, 0] = 0.1
-    decoded = decode_entities(text, offsets, word_ids, probs, labels)
+    return "a 1 b", [(0, 0), (0, 1), (2, 3), (4, 5), (0, 0)], [None, 0, 1, 2, None], probs
+
+
+def test_unconstrained_decode_starts_new_entity_on_orphan_inside_tag(labels):
+    text, offsets, word_ids, probs = orphan_inside_probs(labels)
+    decoded = decode_entities(text, offsets, word_ids, probs, labels, constrained=False)
     assert [(e.entity, e.value, e.start, e.end) for e in decoded] == [("amount", "1", 2, 3)]
-    assert decoded[0].confidence == pytest.approx(0.9)
+    assert decoded[0].confidence == pytest.approx(0.6)
+
+
+def test_constrained_decode_takes_the_best_valid_bio_path(labels):
+    text, offsets, word_ids, probs = orphan_inside_probs(labels)
+    decoded = decode_entities(text, offsets, word_ids, probs, labels)
+    assert [(e.entity, e.value) for e in decoded] == [("amount", "1")]
+    assert decoded[0].confidence == pytest.approx(0.3)  # B-amount: the best tag a span may start with
+    probs[2, labels.tag_id("B-amount")], probs[2, 0] = 0.1, 0.3
+    assert decode_entities(text, offsets, word_ids, probs, labels) == []  # now O beats B-amount
+
+
+def test_constrained_decode_keeps_a_span_whole(labels):
+    # "café zoë bar": word 2 leans I-street (0.55) after B-place; greedy splits it off as a street.
+    text, offsets, word_ids = "café zoë bar", [(0, 0), (0, 4), (5, 8), (9, 12), (0, 0)], [None, 0, 1, 2, None]
+    probs = np.full((5, labels.num_tags), 1e-6)
+    probs[:, 0] = 1.0
+    probs[1] = 1e-6
+    probs[1, labels.tag_id("B-place")] = 0.9
+    probs[2] = 1e-6
+    probs[2, labels.tag_id("I-street")], probs[2, labels.tag_id("I-place")], probs[2, 0] = 0.55, 0.40, 0.05
+    greedy = decode_entities(text, offsets, word_ids, probs, labels, constrained=False)
+    assert [(e.entity, e.value) for e in greedy] == [("place", "café"), ("street", "zoë")]
+    whole = decode_entities(text, offsets, word_ids, probs, labels)
+    assert [(e.entity, e.value, e.start, e.end) for e in whole] == [("place", "café zoë", 0, 8)]
+    assert whole[0].confidence == pytest.approx((0.9 + 0.40) / 2)
+
+
+def test_best_tag_path_never_opens_with_inside_or_switches_type():
+    tags = ["O", "B-a", "I-a", "B-b", "I-b"]
+    rng = np.random.default_rng(4)
+    for _ in range(200):
+        path = best_tag_path(np.log(rng.dirichlet(np.ones(5), size=6)), tags)
+        names = [tags[i] for i in path]
+        assert not names[0].startswith("I-")
+        for prev, cur in zip(names, names[1:]):
+            if cur.startswith("I-"):
+                assert prev != "O" and prev[2:] == cur[2:], names
+    assert decode_entities("", [(0, 0)], [None], np.ones((1, 1)), LabelMaps.from_examples([Example("x", "y")])) == []

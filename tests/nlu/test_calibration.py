@@ -10,6 +10,7 @@ from nlu.calibration import (
     choose_oos_threshold,
     expected_calibration_error,
     fit_temperature,
+    oos_scores,
     sigmoid,
     softmax,
 )
@@ -71,3 +72,32 @@ def test_oos_threshold_respects_the_in_scope_budget():
 def test_calibration_round_trip_ignores_unknown_keys():
     cal = Calibration(1.7, 0.42, "dev", 0.1, 0.02)
     assert Calibration.from_dict({**cal.to_dict(), "extra": 1}) == cal
+
+
+def test_oos_scores_leave_out_the_oos_class():
+    logits = np.array([[2.0, 9.0, 0.0], [1.0, -3.0, 1.0]])  # class 1 is out of scope
+    prob = oos_scores(logits, "probability", oos_index=1)
+    assert prob == pytest.approx([softmax(logits)[0, 0], softmax(logits)[1, 0]])
+    energy = oos_scores(logits, "energy", oos_index=1)
+    assert energy == pytest.approx([np.log(np.exp(2.0) + 1.0), np.log(2 * np.e)])
+    # Energy keeps the logits' scale that softmax normalises away: a weak, flat response scores lower.
+    flat, strong = np.array([[0.1, 0.0, 0.0]]), np.array([[8.1, 8.0, 8.0]])
+    assert oos_scores(flat, "probability") == pytest.approx(oos_scores(strong, "probability"))
+    assert oos_scores(flat, "energy")[0] < oos_scores(strong, "energy")[0] - 7
+    big = oos_scores(np.array([[1000.0, 999.0]]), "energy")  # no overflow
+    assert np.isfinite(big).all() and big[0] == pytest.approx(1000 + np.log1p(np.exp(-1)))
+    with pytest.raises(ValueError, match="unknown out-of-scope score"):
+        oos_scores(logits, "distance")
+
+
+def test_oos_threshold_on_negative_scores_and_predicted_oos():
+    # Energy-like scores below zero; one OOS example already predicted out of scope (-inf).
+    in_conf = np.array([-1.0] * 95 + [-6.0] * 5)
+    in_ok = np.array([True] * 95 + [False] * 5)
+    oos_conf = np.array([-8.0, -7.0, -np.inf, -0.5])
+    threshold, info = choose_oos_threshold(in_conf, in_ok, oos_conf, max_in_scope_cost=0.01)
+    # -6 already flags 3 of 4 (-8, -7, -inf) at no cost; the lowest threshold with the best recall is kept.
+    assert threshold == pytest.approx(-6.0)
+    assert info["oos_recall"] == pytest.approx(0.75) and info["in_scope_accuracy"] == pytest.approx(0.95)
+    nothing, none_info = choose_oos_threshold(np.array([-2.0, -1.0]), np.array([True, True]), np.array([-0.5]), 0.0)
+    assert nothing <= -2.0 and none_info["oos_recall"] == 0.0  # no threshold flags anything for free

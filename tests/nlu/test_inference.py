@@ -102,6 +102,25 @@ def test_out_of_scope_class_prediction_sets_the_flag(tiny_bundle_factory):
     assert all(s.name != "oos" for s in result.intent_ranking)
 
 
+def test_energy_score_threshold_flags_weak_responses(tiny_bundle_factory):
+    import torch
+
+    labels = LabelMaps.from_examples([Example("a", "oos"), Example("b", "balance"), Example("c", "pin")])
+    bundle = tiny_bundle_factory(labels)
+    with torch.no_grad():
+        bundle.model.intent_head.weight.zero_()
+        bundle.model.intent_head.bias[:] = torch.tensor([1.0, -5.0, 0.0])  # balance, oos, pin
+    bundle.calibration = Calibration(temperature=1.0, oos_threshold=1.0, threshold_source="dev", oos_score="energy")
+    weak = NLUModel(bundle, device="cpu", oos_threshold=0.0).parse(["x"])[0]
+    # energy = log(e^1 + e^0) = 1.31 >= 1.0: in scope, although the same threshold on probability (0.73) is not
+    assert not weak.out_of_scope and weak.intent.name == "balance"
+    bundle.calibration.oos_threshold = 1.5
+    assert NLUModel(bundle, device="cpu").parse(["x"])[0].out_of_scope
+    bundle.calibration.oos_score = "distance"
+    with pytest.raises(ModelError, match="oos_score"):
+        NLUModel(bundle, device="cpu")
+
+
 def test_multi_label_predicts_a_set_or_nothing(tiny_bundle_factory):
     import torch
 

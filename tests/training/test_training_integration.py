@@ -59,3 +59,22 @@ def test_out_of_scope_dev_selects_epochs_at_the_shipped_threshold(tmp_path, tiny
     assert calibration["threshold_source"] == "dev"
     best = result.history[result.best_epoch - 1]["dev_score"]
     assert result.metrics["oos_balanced"] == pytest.approx(best)
+    # Both scores were measured on dev and the one kept has the most recall within the allowed cost.
+    measured = calibration["oos_dev"]
+    assert set(measured) == {"probability", "energy"}
+    kept = measured[calibration["oos_score"]]
+    assert kept["threshold"] == pytest.approx(calibration["oos_threshold"])
+    assert kept["oos_recall"] == max(m["oos_recall"] for m in measured.values())
+    for m in measured.values():
+        assert m["in_scope_accuracy"] >= m["in_scope_accuracy_before"] - 0.01 - 1e-9
+
+
+def test_out_of_scope_score_can_be_fixed_by_config(tmp_path, tiny_encoder_dir):
+    data = examples() + [Example(t, "oos") for t in ("tell me a joke", "what is the weather", "sing a song")]
+    config = TrainingConfig(base_model=str(tiny_encoder_dir), epochs=1, min_steps=0, batch_size=8, seed=3,
+                            device="cpu", oos_score="energy")
+    result = Trainer(config, data, data[::2], out_dir=tmp_path / "m", show_progress=False).run()
+    assert result.metrics["calibration"]["oos_score"] == "energy"
+    assert set(result.metrics["calibration"]["oos_dev"]) == {"energy"}
+    model = NLUModel.load(tmp_path / "m", device="cpu")
+    assert model.oos_score == "energy" and model.oos_threshold == pytest.approx(result.metrics["calibration"]["oos_threshold"])
