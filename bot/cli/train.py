@@ -69,6 +69,14 @@ def train_command(
         if isinstance(metrics.get(key), float)
     )
     console.print(f"saved {Path(out)} after {result.epochs_run} epochs (best {result.best_epoch}); dev: {summary or 'n/a'}")
+    calibration = metrics.get("calibration") or {}
+    if calibration.get("threshold_source") == "dev":
+        console.print(
+            f"out of scope: {calibration['oos_score']} score below {calibration['oos_threshold']:.4g}, chosen on dev"
+            + "".join(f"; {name}: OOS recall {m['oos_recall']:.3f} at in-scope {m['in_scope_accuracy']:.3f}"
+                      for name, m in (calibration.get("oos_dev") or {}).items()),
+            soft_wrap=True,
+        )
 
 
 @click.command("evaluate")

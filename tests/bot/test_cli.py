@@ -107,6 +107,22 @@ def test_train_command_end_to_end(capsys, tiny_encoder_dir, tmp_path):
     assert json.loads((out / "metrics.json").read_text())["training"]["epochs_run"] >= 1
 
 
+def test_train_reports_the_out_of_scope_score_chosen_on_dev(capsys, tiny_encoder_dir, tmp_path):
+    oos = [{"text": t, "intent": "oos"} for t in ("sing me a song", "what is the capital of peru", "tell a joke",
+                                                   "who won the game", "how tall is everest", "play some jazz")]
+    data = tmp_path / "train.jsonl"
+    data.write_text("\n".join(json.dumps(d) for d in (TINY_EXAMPLES + oos) * 3) + "\n")
+    out = tmp_path / "model"
+    code, _, err = run_cli(capsys, "train", "--data", str(data), "--base-model", str(tiny_encoder_dir),
+                           "--epochs", "1", "--dev-split", "0.3", "--no-progress", "--out", str(out), "--device", "cpu")
+    assert code == 0, err
+    calibration = json.loads((out / "calibration.json").read_text())
+    assert calibration["threshold_source"] == "dev" and calibration["oos_score"] in ("probability", "energy")
+    line = next(line for line in err.splitlines() if line.startswith("out of scope:"))
+    assert f"{calibration['oos_score']} score below" in line and "chosen on dev" in line
+    assert "probability: OOS recall" in line and "energy: OOS recall" in line
+
+
 def test_unknown_encoder_is_a_clear_error(capsys, tmp_path):
     data = tmp_path / "train.jsonl"
     data.write_text("\n".join(json.dumps(d) for d in TINY_EXAMPLES * 3) + "\n")
