@@ -37,18 +37,33 @@ def test_the_demo_passes_its_stories(demo_models, capsys):
     assert passed == total and int(total) >= 25, out
 
 
-@pytest.mark.slow
-def test_chat_reads_piped_input_line_by_line(demo_models, tmp_path):
+def _built(demo_models):
+    """The demo model and index, which the stories test (run first in this module) builds."""
     model, index = demo_models
     if not (model / "csbot-model.json").is_file():
         pytest.fail("the stories test builds the demo model first; run the module as a whole")
+    return model, index
+
+
+def _demo_config(demo_models, tmp_path):
+    """A config file for the demo bot on the built models, logging transcripts to ``tmp_path/t.jsonl``."""
+    model, index = _built(demo_models)
     config = tmp_path / "c.yaml"
     config.write_text(f"bot:\n  domain: {REPO / 'configs/demo/domain.yml'}\n  model_dir: {model}\n"
                       f"  index_dir: {index}\ntranscripts:\n  path: {tmp_path / 't.jsonl'}\n")
+    return config
+
+
+def _chat(args: list[str], lines: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "bot.cli", "chat", *args], input=lines, capture_output=True,
+                          text=True, timeout=300, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, check=False)
+
+
+@pytest.mark.slow
+def test_chat_reads_piped_input_line_by_line(demo_models, tmp_path):
+    config = _demo_config(demo_models, tmp_path)
     lines = "where is my order 48213\n/debug\ncan i pay with paypal\n/reset\n/help\n/quit\nnever reached\n"
-    done = subprocess.run([sys.executable, "-m", "bot.cli", "chat", "--config", str(config)], input=lines,
-                          capture_output=True, text=True, timeout=300, cwd=REPO,
-                          env={**os.environ, "PYTHONPATH": str(REPO)}, check=False)
+    done = _chat(["--config", str(config)], lines)
     assert done.returncode == 0, done.stderr[-2000:]
     out = done.stdout
     assert "48213" in out and "on its way" in out
@@ -58,23 +73,13 @@ def test_chat_reads_piped_input_line_by_line(demo_models, tmp_path):
     assert len((tmp_path / "t.jsonl").read_text().splitlines()) == 2  # two turns, transcribed
 
 
-def _chat(args: list[str], lines: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "bot.cli", "chat", *args], input=lines, capture_output=True,
-                          text=True, timeout=300, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, check=False)
-
-
 @pytest.mark.slow
 def test_chat_with_redis_continues_a_conversation_across_runs(demo_models, tmp_path, redis_url):
     """``--redis`` keeps the session in a real Redis: a second run with the same ``--session`` answers the
     slot question the first run asked, and both runs' turns are on the transcript stream."""
     import redis
 
-    model, index = demo_models
-    if not (model / "csbot-model.json").is_file():
-        pytest.fail("the stories test builds the demo model first; run the module as a whole")
-    config = tmp_path / "c.yaml"
-    config.write_text(f"bot:\n  domain: {REPO / 'configs/demo/domain.yml'}\n  model_dir: {model}\n"
-                      f"  index_dir: {index}\ntranscripts:\n  path: {tmp_path / 't.jsonl'}\n")
+    config = _demo_config(demo_models, tmp_path)
     common = ["--config", str(config), "--redis", redis_url, "--session", "shopper-1"]
     first = _chat(common, "where is my order\n")
     assert first.returncode == 0, first.stderr[-2000:]
@@ -96,9 +101,7 @@ def test_chat_with_redis_continues_a_conversation_across_runs(demo_models, tmp_p
 
 @pytest.mark.slow
 def test_chat_with_a_redis_that_does_not_answer_fails_clearly(demo_models, tmp_path):
-    model, index = demo_models
-    if not (model / "csbot-model.json").is_file():
-        pytest.fail("the stories test builds the demo model first; run the module as a whole")
+    model, index = _built(demo_models)
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]  # nothing listens there once closed
