@@ -24,7 +24,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import RESULTS, load_results, machine, now, save_results  # noqa: E402
+from benchmarks.common import RESULTS, load_results, machine, now, save_results
 
 SCRIPT = ["hi", "where is my order 48213", "can i pay with paypal", "is there a student discount",
           "i want to return order 60245", "thanks"]
@@ -136,16 +136,16 @@ def start_redis(directory: str) -> tuple[subprocess.Popen, str]:
     raise SystemExit("redis-server did not start")
 
 
-def run_stories(config: str | None) -> tuple[int, int]:
-    from bot.app import BotApp, config_dir
+def run_stories(config: Any) -> tuple[int, int]:
+    from bot.app import BotApp
     from bot.stories import load_stories, run_story
 
-    stories = load_stories(config_dir(config) / "demo" / "stories")
+    stories = load_stories(config.paths.stories)
     app = BotApp.build(config, transcripts=False)
 
     async def go() -> list[Any]:
         async with app:
-            return [await run_story(app.manager, s) for s in stories]
+            return [await run_story(app, s) for s in stories]
 
     results = asyncio.run(go())
     return sum(r.passed for r in results), len(results)
@@ -176,9 +176,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS / "dialogue.json")
     args = parser.parse_args()
 
-    from bot.app import BotApp, BotConfig, BotPaths, prepare_models
+    from bot.app import BotApp
+    from csbot.settings import load_config
+    from training.prepare import prepare_models
 
-    prepare_models(BotPaths(BotConfig.from_file(args.config), args.config), args.config, show_progress=False)
+    config = load_config(args.config)
+    prepare_models(config, show_progress=False)
     results = load_results(args.out)
     results.update(machine=machine(), command="python " + " ".join(["benchmarks/dialogue.py"] + sys.argv[1:]),
                    measured_at=now(), latency={})
@@ -186,7 +189,9 @@ def main() -> None:
         redis, url = start_redis(tmp)
         try:
             for store in ("memory", "redis"):
-                app = BotApp.build(args.config, store=store, redis_url=url if store == "redis" else None, transcripts=True)
+                store_config = load_config(args.config, {"sessions.store": store,
+                                                         "sessions.url": url if store == "redis" else None})
+                app = BotApp.build(store_config, transcripts=True)
                 instrument(app.manager)
 
                 async def go(app: Any = app) -> list[dict[str, Any]]:
@@ -199,7 +204,7 @@ def main() -> None:
         finally:
             redis.terminate()
     results["overhead_p50_ms"] = results["latency"]["redis_1"]["overhead_p50_ms"]
-    results["stories_passed"], results["stories_total"] = run_stories(args.config)
+    results["stories_passed"], results["stories_total"] = run_stories(config)
     save_results(args.out, results)
     write_markdown(results, args.out.with_suffix(".md"))
     print(f"overhead p50 {results['overhead_p50_ms']} ms; stories {results['stories_passed']}/{results['stories_total']}")

@@ -22,7 +22,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import CACHE, RESULTS, datasets_dir, load_results, machine, now, save_results  # noqa: E402
+from benchmarks.common import CACHE, RESULTS, datasets_dir, load_results, machine, now, save_results
 
 log = logging.getLogger("benchmarks.nlu")
 
@@ -72,13 +72,13 @@ def evaluate_model(model: Any, dev: list) -> dict[str, Any]:
 
 # -- our recipe ------------------------------------------------------------------------------------
 def run_ours(name: str, args: argparse.Namespace) -> dict[str, Any]:
+    from csbot.settings import load_config
     from nlu.inference import NLUModel
-    from training.config import TrainingConfig
     from training.trainer import Trainer
 
     train, dev = load_splits(name)
     overrides = {"epochs": args.epochs, "device": args.device, "seed": args.seed}
-    config = TrainingConfig.from_file(None, **overrides)
+    config = load_config(None, {f"training.{key}": value for key, value in overrides.items()}).training
     out = CACHE / "nlu" / name / "model"
     started = time.perf_counter()
     result = Trainer(config, train, dev, out_dir=out, show_progress=args.progress).run()

@@ -29,7 +29,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import CACHE, RESULTS, datasets_dir, load_results, machine, save_results  # noqa: E402
+from benchmarks.common import CACHE, RESULTS, datasets_dir, load_results, machine, save_results
 
 log = logging.getLogger("benchmarks.retrieval")
 

@@ -16,7 +16,11 @@ R = TypeVar("R")
 
 class MicroBatcher(Generic[T, R]):
     """``await batcher.submit(item)`` runs ``fn`` on a batch of up to ``max_batch`` items gathered within
-    ``max_wait_ms``, in the loop's default executor; an exception fails every call of that batch."""
+    ``max_wait_ms``, in the loop's default executor; an exception fails every call of that batch.
+
+    Every batch runs as a task the batcher keeps until it ends, so :meth:`drain` can wait for the calls in
+    flight when the bot stops (nothing is fire-and-forget).
+    """
 
     def __init__(self, fn: Callable[[list[T]], Sequence[R]], max_batch: int = 32, max_wait_ms: float = 2.0) -> None:
         self.fn = fn
@@ -25,6 +29,7 @@ class MicroBatcher(Generic[T, R]):
         self._pending: list[tuple[T, asyncio.Future[R]]] = []
         self._timer: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
         self.batches = 0
 
     async def submit(self, item: T) -> R:
@@ -33,7 +38,7 @@ class MicroBatcher(Generic[T, R]):
             # A new event loop (``asyncio.run`` again): a timer and waiters an earlier loop left behind (its
             # callers gave up before their batch ran) can never run or be answered there; drop them, or
             # this loop's calls would wait for that dead timer forever.
-            self._loop, self._timer, self._pending = loop, None, []
+            self._loop, self._timer, self._pending, self._tasks = loop, None, [], set()
         future: asyncio.Future[R] = loop.create_future()
         self._pending.append((item, future))
         if len(self._pending) >= self.max_batch:
@@ -51,7 +56,25 @@ class MicroBatcher(Generic[T, R]):
             self._timer = asyncio.get_running_loop().call_later(self.max_wait, self._flush)
         if batch:
             self.batches += 1
-            asyncio.ensure_future(self._run(batch))
+            task = asyncio.get_running_loop().create_task(self._run(batch))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    @property
+    def in_flight(self) -> int:
+        """Batches running now plus items waiting for the next one."""
+        return len(self._tasks) + len(self._pending)
+
+    async def drain(self) -> None:
+        """Run what is waiting now and wait until every batch in flight has answered its callers."""
+        if self._loop is not asyncio.get_running_loop():
+            return  # nothing of this loop is pending
+        if self._pending:
+            self._flush()
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+            if self._pending:
+                self._flush()
 
     async def _run(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
         loop = asyncio.get_running_loop()

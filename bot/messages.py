@@ -5,15 +5,27 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.turns import TurnDetails
+
 
 @dataclass
 class Message:
-    """One customer message as a channel hands it to the dialogue manager."""
+    """One customer message as a channel hands it to the dialogue manager.
+
+    ``recipient_id`` is where replies go on ``channel`` (a chat id, a user id, a callback address): the
+    session remembers it, so a reply can be sent later too (a hand-over, an agent's message). When the
+    channel gives none, it is the session id.
+    """
 
     session_id: str
     text: str
     channel: str = "api"
     metadata: dict[str, Any] = field(default_factory=dict)
+    recipient_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.recipient_id is None:
+            self.recipient_id = self.session_id
 
 
 @dataclass
@@ -49,9 +61,9 @@ class Reply:
     messages: list[OutgoingMessage]
     source: str
     handoff: bool = False
-    #: What led to the reply (intent, confidence, entities, decision, slots, hits, latency): for /debug,
-    #: conversation tests and logs; not part of what a channel sends.
-    details: dict[str, Any] = field(default_factory=dict)
+    #: What led to the reply (intent, confidence, entities, decision, slots, hits, timings, versions): for
+    #: /debug, conversation tests and logs; not part of what a channel sends.
+    details: TurnDetails = field(default_factory=TurnDetails)
 
     def to_dict(self) -> dict[str, Any]:
         return {"messages": [m.to_dict() for m in self.messages], "source": self.source, "handoff": self.handoff}

@@ -1,4 +1,4 @@
-"""Conversation tests: scripted customer lines and what the bot must answer, run against a real manager.
+"""Conversation tests: scripted customer lines and what the bot must answer, played against the real bot.
 
 A story file (YAML)::
 
@@ -16,6 +16,8 @@ A story file (YAML)::
 
 ``expect`` keys: ``source``, ``intent``, ``slots`` (a subset), ``text`` (regexes, case-insensitive),
 ``not_text``, ``buttons`` (titles that must be offered), ``handoff`` (bool), ``silent`` (no message).
+``source``, ``intent`` and ``slots`` are read from the reply's :class:`~bot.turns.TurnDetails`; a step
+that fails on its source names the turn's decision (its reason code and note) to show why.
 """
 
 from __future__ import annotations
@@ -24,12 +26,12 @@ import re
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from bot.dialogue import DialogueManager
+from bot.channels.base import CollectingOutputChannel, OutputChannel, SentMessage
 from bot.messages import Message, Reply
 from csbot.errors import DataError
 
@@ -125,12 +127,11 @@ def check(expect: Expect, reply: Reply) -> list[str]:
     problems = []
     details = reply.details
     if expect.source is not None and reply.source != expect.source:
-        problems.append(f"source: expected {expect.source!r}, got {reply.source!r} ({details.get('decision')})")
-    if expect.intent is not None and details.get("intent") != expect.intent:
-        problems.append(f"intent: expected {expect.intent!r}, got {details.get('intent')!r} "
-                        f"({details.get('confidence')})")
+        problems.append(f"source: expected {expect.source!r}, got {reply.source!r} ({details.decision})")
+    if expect.intent is not None and details.intent != expect.intent:
+        problems.append(f"intent: expected {expect.intent!r}, got {details.intent!r} ({details.confidence})")
     for key, value in (expect.slots or {}).items():
-        got = (details.get("slots") or {}).get(key)
+        got = details.slots.get(key)
         if str(got) != str(value):
             problems.append(f"slot {key}: expected {value!r}, got {got!r}")
     text = reply.text
@@ -151,14 +152,26 @@ def check(expect: Expect, reply: Reply) -> list[str]:
     return problems
 
 
-async def run_story(manager: DialogueManager, story: Story) -> StoryResult:
-    """Play a story in a fresh session and compare every reply."""
+class Conversations(Protocol):
+    """What stories are played against: :class:`bot.app.BotApp` (its ``handle`` is the channels' callback)."""
+
+    async def handle(self, message: Message, output: OutputChannel) -> Reply: ...
+
+    async def reset(self, session_id: str) -> None: ...
+
+
+async def run_story(bot: Conversations, story: Story) -> StoryResult:
+    """Play a story in a fresh session through a collecting channel and compare every reply.
+
+    Clicks pick from the buttons the channel received; the reply's details give source, intent and slots.
+    """
     session = f"story-{uuid.uuid4().hex[:10]}"
+    output = CollectingOutputChannel()
     result = StoryResult(story.name)
-    previous: Reply | None = None
+    shown: list[SentMessage] = []
     for number, step in enumerate(story.steps, start=1):
         if step.click is not None:
-            buttons = [b for m in (previous.messages if previous else []) for b in m.buttons]
+            buttons = [b for m in shown for b in m.buttons]
             if step.click > len(buttons):
                 result.failures.append(StepFailure(number, f"(click {step.click})",
                                                    [f"the previous reply offered {len(buttons)} buttons"], ""))
@@ -166,10 +179,12 @@ async def run_story(manager: DialogueManager, story: Story) -> StoryResult:
             said = buttons[step.click - 1].payload
         else:
             said = step.user or ""
-        reply = await manager.handle(Message(session, said, "test"))
+        reply = await bot.handle(Message(session, said, "test"), output)
+        shown = output.take()
         problems = check(step.expect, reply)
+        if [m.text for m in shown] != [m.text for m in reply.messages]:
+            problems.append("the channel received other messages than the reply holds")
         if problems:
-            result.failures.append(StepFailure(number, said, problems, reply.text))
-        previous = reply
-    await manager.reset(session)
+            result.failures.append(StepFailure(number, said, problems, "\n".join(m.text for m in shown)))
+    await bot.reset(session)
     return result

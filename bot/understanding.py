@@ -23,13 +23,21 @@ class Understander(abc.ABC):
 
     @property
     def version(self) -> str:
-        """A fingerprint of the model, for transcripts."""
+        """The model artefact's version (its manifest's ``version``), for transcripts; "" when unknown."""
+        return ""
+
+    @property
+    def created(self) -> str:
+        """When the model artefact was made (ISO-8601 UTC), for transcripts; "" when unknown."""
         return ""
 
     @property
     def intents(self) -> list[str]:
         """Every intent the model can predict."""
         return []
+
+    async def close(self) -> None:
+        """Finish the parses in flight (the bot is stopping); nothing new is submitted afterwards."""
 
 
 class Retriever(abc.ABC):
@@ -41,7 +49,16 @@ class Retriever(abc.ABC):
 
     @property
     def version(self) -> str:
+        """The index artefact's version, for transcripts; "" when unknown."""
         return ""
+
+    @property
+    def created(self) -> str:
+        """When the index was built (ISO-8601 UTC); "" when unknown."""
+        return ""
+
+    async def close(self) -> None:
+        """Finish the searches in flight (the bot is stopping)."""
 
 
 class ModelUnderstander(Understander):
@@ -54,10 +71,16 @@ class ModelUnderstander(Understander):
     async def parse(self, text: str) -> ParseResult:
         return await self._batcher.submit(text)
 
+    async def close(self) -> None:
+        await self._batcher.drain()
+
     @property
     def version(self) -> str:
-        manifest = getattr(self.model.bundle, "manifest", {}) or {}
-        return str(manifest.get("data_fingerprint") or manifest.get("created") or "")[:16]
+        return self.model.version
+
+    @property
+    def created(self) -> str:
+        return self.model.info.created_iso if self.model.info is not None else ""
 
     @property
     def intents(self) -> list[str]:
@@ -75,7 +98,13 @@ class IndexRetriever(Retriever):
     async def search(self, text: str, k: int | None = None) -> SearchResult:
         return await self._batcher.submit(text)
 
+    async def close(self) -> None:
+        await self._batcher.drain()
+
     @property
     def version(self) -> str:
-        manifest = self.index.manifest or {}
-        return f"{manifest.get('created', '')}/{manifest.get('count', len(self.index))}"
+        return self.index.version
+
+    @property
+    def created(self) -> str:
+        return self.index.info.created_iso if self.index.info is not None else ""

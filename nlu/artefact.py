@@ -3,7 +3,8 @@
 Layout::
 
     MODEL_DIR/
-      csbot-model.json      manifest: artefact format, csbot version, base model, data fingerprint, checksums
+      csbot-model.json      manifest: artefact format, version and creation time, csbot version, base model,
+                            data fingerprint, checksums (see csbot.artefacts)
       model.safetensors     weights of encoder and heads
       encoder/config.json   the encoder's transformers config (rebuilds the network offline)
       tokenizer/            the tokenizer files
@@ -20,9 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from csbot import ARTEFACT_FORMAT, __version__
-from csbot.artefacts import atomic_directory, read_json, sha256_file, utc_now, write_json
-from csbot.errors import ArtefactError, IncompatibleArtefactError
+from csbot.artefacts import ArtefactInfo, atomic_directory, read_json, sha256_file, stamp, write_json
+from csbot.artefacts import read_manifest as read_artefact_manifest
+from csbot.errors import ArtefactError
 from nlu.calibration import Calibration
 from nlu.labels import LabelMaps
 from nlu.model import HeadConfig, JointIntentSlotModel
@@ -45,6 +46,8 @@ class ModelBundle:
     training_config: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     manifest: dict[str, Any] = field(default_factory=dict)
+    #: Version, creation time and manifest file, once saved or loaded (None for a model only in memory).
+    info: ArtefactInfo | None = None
 
 
 def save_bundle(bundle: ModelBundle, out_dir: str | Path) -> Path:
@@ -63,17 +66,15 @@ def save_bundle(bundle: ModelBundle, out_dir: str | Path) -> Path:
         write_json(tmp / "calibration.json", bundle.calibration.to_dict())
         write_json(tmp / "training_config.json", bundle.training_config)
         write_json(tmp / "metrics.json", bundle.metrics)
-        manifest = {
+        manifest = stamp({
             "kind": "nlu-model",
-            "format": ARTEFACT_FORMAT,
-            "csbot_version": __version__,
-            "created": utc_now(),
             "base_model": bundle.base_model,
             "data_fingerprint": bundle.fingerprint,
             "checksums": {name: sha256_file(tmp / name) for name in _CHECKED},
-        }
+        })
         write_json(tmp / MANIFEST, manifest)
-        bundle.manifest = manifest
+    bundle.manifest = manifest
+    bundle.info = ArtefactInfo.from_manifest(manifest, out / MANIFEST)
     return out
 
 
@@ -83,20 +84,19 @@ def _read_json(path: Path) -> Any:
 
 def read_manifest(model_dir: str | Path) -> dict[str, Any]:
     """The manifest, after checking the artefact format is one this version reads."""
+    return read_info(model_dir)[0]
+
+
+def read_info(model_dir: str | Path) -> tuple[dict[str, Any], ArtefactInfo]:
+    """The manifest and the model's :class:`~csbot.artefacts.ArtefactInfo` (version, creation time ...).
+
+    A model saved in another artefact format raises IncompatibleArtefactError naming the manifest and both
+    format numbers.
+    """
     root = Path(model_dir)
     if not root.is_dir():
         raise ArtefactError("no such model directory", root)
-    manifest = _read_json(root / MANIFEST)
-    if not isinstance(manifest, dict) or manifest.get("kind") != "nlu-model":
-        raise ArtefactError("not a csbot NLU model manifest", root / MANIFEST)
-    saved = manifest.get("format")
-    if saved != ARTEFACT_FORMAT:
-        raise IncompatibleArtefactError(
-            f"model saved in artefact format {saved} by csbot {manifest.get('csbot_version', '?')}; "
-            f"this csbot {__version__} reads format {ARTEFACT_FORMAT}: retrain the model with this version",
-            root / MANIFEST,
-        )
-    return manifest
+    return read_artefact_manifest(root / MANIFEST, "nlu-model", "NLU model", "retrain the model with this version")
 
 
 def load_bundle(model_dir: str | Path, verify: bool = True) -> ModelBundle:
@@ -106,7 +106,7 @@ def load_bundle(model_dir: str | Path, verify: bool = True) -> ModelBundle:
     from transformers import AutoConfig, AutoTokenizer
 
     root = Path(model_dir)
-    manifest = read_manifest(root)
+    manifest, info = read_info(root)
     checksums = manifest.get("checksums", {})
     for name in _CHECKED:
         path = root / name
@@ -139,7 +139,10 @@ def load_bundle(model_dir: str | Path, verify: bool = True) -> ModelBundle:
 
     from nlu.model import model_from_config
 
-    model = model_from_config(encoder_config, heads)
+    try:
+        model = model_from_config(encoder_config, heads)
+    except ValueError as exc:  # e.g. an unknown pooling in heads.json
+        raise ArtefactError(f"invalid head config: {exc}", root / "heads.json") from exc
     try:
         state = load_file(str(root / WEIGHTS))
     except (SafetensorError, OSError, ValueError) as exc:
@@ -163,4 +166,5 @@ def load_bundle(model_dir: str | Path, verify: bool = True) -> ModelBundle:
         training_config=training_config,
         metrics=metrics,
         manifest=manifest,
+        info=info,
     )

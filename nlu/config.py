@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Literal
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 
-from pydantic import BaseModel, ConfigDict, Field
+from csbot.plugins import NLU_BACKENDS
 
 
 class NLUConfig(BaseModel):
@@ -14,17 +14,20 @@ class NLUConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     device: str = "auto"
-    backend: Literal["torch", "onnx", "onnx-int8"] = "torch"
+    backend: str = Field("torch", description="torch | onnx | onnx-int8 | a Runner subclass as package.module:Class")
     batch_size: int = Field(32, ge=1)
     max_length: int = Field(128, ge=8)
     oos_threshold: float | None = Field(
         None, ge=0, le=1, description="overrides the model's threshold unless it was chosen on dev data"
     )
 
+    @field_validator("backend")
     @classmethod
-    def from_file(cls, path: str | Path | None = None, **overrides: object) -> NLUConfig:
-        from csbot.config import load_section, validated
-
-        values = load_section("nlu", path, cls)
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return validated(cls, values, "nlu options")
+    def _known_backend(cls, value: str) -> str:
+        """A name of :data:`csbot.plugins.NLU_BACKENDS` or a dotted path (resolved when the model loads)."""
+        if NLU_BACKENDS.is_known(value) or "." in value or ":" in value:
+            return value
+        raise PydanticCustomError(
+            "unknown_plugin", "must be one of {known}, or a dotted path package.module:Class",
+            {"known": ", ".join(NLU_BACKENDS.names())},
+        )

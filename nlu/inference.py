@@ -1,8 +1,9 @@
 """Batched, thread-safe parsing of texts into parse results (DESIGN.md).
 
 Texts are tokenised once, grouped by length so each padded batch wastes little work, run through a
-backend (torch fp32 on CPU, torch fp16 on CUDA, or ONNX Runtime fp32 / int8 as the optimised CPU
-path), and turned back into intents with calibrated confidences and entities with exact character spans.
+backend (a :class:`~nlu.runners.Runner` named by ``nlu.backend``: torch fp32 on CPU, torch fp16 on CUDA,
+or ONNX Runtime fp32 / int8 as the optimised CPU path), and turned back into intents with calibrated
+confidences and entities with exact character spans.
 """
 
 from __future__ import annotations
@@ -11,53 +12,25 @@ import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
+from csbot.artefacts import ArtefactInfo
 from csbot.devices import resolve_device  # noqa: F401 (re-exported)
 from csbot.errors import ModelError
+from csbot.plugins import NLU_BACKENDS
 from nlu.alignment import decode_entities
 from nlu.artefact import ModelBundle, load_bundle
 from nlu.calibration import OOS_SCORES, oos_scores, sigmoid, softmax
+from nlu.runners.base import Runner
 from nlu.schema import MULTI_LABEL_SEPARATOR, IntentScore, ParseResult
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("torch", "onnx", "onnx-int8")
 RANKING_SIZE = 5
-
-
-class Runner(Protocol):
-    """Runs the network on one padded batch and returns (intent logits, slot logits) as numpy."""
-
-    def __call__(
-        self, input_ids: np.ndarray, attention_mask: np.ndarray, token_type_ids: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]: ...
-
-
-class TorchRunner:
-    """The network in torch: fp32 on CPU, half precision on CUDA."""
-
-    def __init__(self, model: Any, device: str, half: bool) -> None:
-        import torch
-
-        self.torch = torch
-        self.device = torch.device(device)
-        self.model = model.to(self.device).eval()
-        if half:
-            self.model = self.model.half()
-
-    def __call__(self, input_ids, attention_mask, token_type_ids):
-        torch = self.torch
-        with torch.inference_mode():
-            intent, slots, _ = self.model(
-                torch.as_tensor(input_ids, device=self.device),
-                torch.as_tensor(attention_mask, device=self.device),
-                torch.as_tensor(token_type_ids, device=self.device),
-            )
-        return intent.float().cpu().numpy(), slots.float().cpu().numpy()
 
 
 @dataclass
@@ -81,8 +54,7 @@ class NLUModel:
         model_dir: str | Path | None = None,
         precision: str = "auto",
     ) -> None:
-        if backend not in BACKENDS:
-            raise ModelError(f"unknown inference backend {backend!r}: choose one of {', '.join(BACKENDS)}")
+        runner_class = NLU_BACKENDS.resolve(backend)  # an unknown name: ConfigError naming nlu.backend
         self.bundle = bundle
         self.labels = bundle.labels
         self.tokenizer = bundle.tokenizer
@@ -103,23 +75,30 @@ class NLUModel:
             )
         self.temperature = float(calibration.temperature)
         self._lock = threading.Lock()
-        if backend in ("onnx", "onnx-int8"):
-            from nlu.onnx_runtime import OnnxRunner
-
-            self.device = "cpu"
-            self._runner: Runner = OnnxRunner(bundle, model_dir, quantize=backend == "onnx-int8")
-        else:
-            if precision not in ("auto", "fp32", "fp16"):
-                raise ModelError(f"unknown precision {precision!r}: use auto, fp32 or fp16")
-            self.device = resolve_device(device)
-            half = self.device.startswith("cuda") and precision != "fp32"
-            self._runner = TorchRunner(bundle.model, self.device, half)
+        self._runner: Runner = runner_class.from_bundle(bundle, model_dir=model_dir, device=device, precision=precision)
+        self.device = self._runner.device
         self._oos_index = self.labels.intent_id(self.labels.oos_label) if self.labels.oos_label else None
 
     @classmethod
     def load(cls, model_dir: str | Path, **options: Any) -> NLUModel:
         """Load a saved artefact (see ``nlu.artefact``) and prepare it for inference."""
         return cls(load_bundle(model_dir), model_dir=model_dir, **options)
+
+    # -- identity ------------------------------------------------------------------------------
+    @property
+    def info(self) -> ArtefactInfo | None:
+        """Kind, version, creation time, format and manifest file of the saved model (None if never saved)."""
+        return self.bundle.info
+
+    @property
+    def version(self) -> str:
+        """The model's version id (``20261129T175012Z-3fa9c1d2``); empty for a model never saved."""
+        return self.bundle.info.version if self.bundle.info is not None else ""
+
+    @property
+    def created(self) -> datetime | None:
+        """When the model was saved (aware UTC datetime); None for a model never saved."""
+        return self.bundle.info.created if self.bundle.info is not None else None
 
     # -- encoding ------------------------------------------------------------------------------
     def encode(self, texts: Sequence[str]) -> list[_Encoded]:

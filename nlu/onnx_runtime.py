@@ -1,4 +1,5 @@
-"""The optimised CPU path: the joint model exported to ONNX and run by ONNX Runtime.
+"""The optimised CPU path: the joint model exported to ONNX for ONNX Runtime (the runners that load the
+graphs are :mod:`nlu.runners.onnx`).
 
 The network is exported once with torch's TorchScript-based exporter (``torch.onnx.export(...,
 dynamo=False)``; the dynamo exporter needs onnxscript, which csbot does not depend on), with dynamic
@@ -35,8 +36,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from csbot.errors import ModelError
 from csbot.artefacts import sha256_file
+from csbot.errors import ModelError
 from nlu.artefact import WEIGHTS, ModelBundle
 
 log = logging.getLogger(__name__)
@@ -51,43 +52,6 @@ EXPORT_FORMAT = 1
 _CHECK_ATOL = 1e-3
 #: mkstemp makes files private; cached graphs are as readable as the weights beside them.
 _FILE_MODE = 0o644
-
-
-class OnnxRunner:
-    """Runs a bundle's network with ONNX Runtime on the CPU; ``quantize`` picks the int8 graph.
-
-    ``InferenceSession.run`` is thread-safe, and the runner keeps no other state, so one runner may
-    serve several threads.
-    """
-
-    def __init__(self, bundle: ModelBundle, model_dir: str | Path | None, quantize: bool = False) -> None:
-        self.quantize = quantize
-        self.path, fresh = ensure_onnx(bundle, model_dir, quantize)
-        try:
-            self.session = _session(self.path)
-        except ModelError:
-            if fresh:
-                raise
-            log.warning("cached ONNX graph %s cannot be loaded; exporting it again", self.path)
-            self.path, _ = ensure_onnx(bundle, model_dir, quantize, force=True)
-            self.session = _session(self.path)
-        self._inputs = {node.name for node in self.session.get_inputs()}
-        missing = {"input_ids", "attention_mask"} - self._inputs
-        if missing:
-            raise ModelError(f"{self.path}: ONNX graph lacks the inputs {', '.join(sorted(missing))}")
-        self._outputs = list(OUTPUT_NAMES)
-
-    def __call__(
-        self, input_ids: np.ndarray, attention_mask: np.ndarray, token_type_ids: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        feed = {
-            "input_ids": np.ascontiguousarray(input_ids, dtype=np.int64),
-            "attention_mask": np.ascontiguousarray(attention_mask, dtype=np.int64),
-        }
-        if "token_type_ids" in self._inputs:
-            feed["token_type_ids"] = np.ascontiguousarray(token_type_ids, dtype=np.int64)
-        intent, slots = self.session.run(self._outputs, feed)
-        return np.asarray(intent, dtype=np.float32), np.asarray(slots, dtype=np.float32)
 
 
 # -- cache -------------------------------------------------------------------------------------
@@ -279,7 +243,7 @@ def _example_batch(
 
 def _check_against_torch(model: Any, path: Path) -> None:
     """A fresh export must match torch on batch and sequence sizes other than the example's."""
-    session = _session(path)
+    session = open_session(path)
     names = {node.name for node in session.get_inputs()}
     longest = min(40, int(getattr(model.encoder.config, "max_position_embeddings", 512)))
     for seed, (batch, length) in enumerate([(1, 5), (3, longest)], start=1):
@@ -338,7 +302,8 @@ def _num_threads() -> int:
     return max(1, torch.get_num_threads() or os.cpu_count() or 1)
 
 
-def _session(path: Path) -> Any:
+def open_session(path: Path) -> Any:
+    """An ONNX Runtime session on the CPU for the graph at ``path``; failure raises ModelError naming it."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()

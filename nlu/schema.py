@@ -7,6 +7,7 @@ has ``intent == ""``. :attr:`Example.intents` gives the labels as a tuple either
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -52,7 +53,7 @@ class Example:
                     f"{self.text[ent.start:ent.end]!r}, not its value {ent.value!r}"
                 )
         spans = sorted(self.entities, key=lambda e: e.start)
-        for left, right in zip(spans, spans[1:]):
+        for left, right in itertools.pairwise(spans):
             if right.start < left.end:
                 return f"entities {left.entity!r} and {right.entity!r} overlap at [{right.start}, {left.end})"
         return None

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 
-from csbot.config import load_section, validated
+from csbot.plugins import VECTOR_INDEXES
 
 
 class HNSWConfig(BaseModel):
@@ -60,7 +60,7 @@ class RetrievalConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     model: str = "all-MiniLM-L6-v2"
-    index_type: Literal["auto", "flat", "hnsw", "ivf"] = "auto"
+    index_type: str = Field("auto", description="auto | flat | hnsw | ivf | a VectorIndex subclass as package.module:Class")
     flat_max: int = Field(20_000, ge=0, description="auto: exact search up to this many records")
     approximate: Literal["hnsw", "ivf"] = "hnsw"
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$")
@@ -74,9 +74,13 @@ class RetrievalConfig(BaseModel):
     hybrid: HybridConfig = HybridConfig()
     finetune: FinetuneConfig = FinetuneConfig()
 
+    @field_validator("index_type")
     @classmethod
-    def from_file(cls, path: str | Path | None = None, **overrides: object) -> RetrievalConfig:
-        """Defaults from the config file's ``retrieval`` section, then non-None overrides."""
-        values = load_section("retrieval", path, cls)
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return validated(cls, values, "retrieval options")
+    def _known_index_type(cls, value: str) -> str:
+        """``auto``, a name of :data:`csbot.plugins.VECTOR_INDEXES` or a dotted path (resolved when built)."""
+        if value == "auto" or VECTOR_INDEXES.is_known(value) or "." in value or ":" in value:
+            return value
+        raise PydanticCustomError(
+            "unknown_plugin", "must be one of auto, {known}, or a dotted path package.module:Class",
+            {"known": ", ".join(VECTOR_INDEXES.names())},
+        )

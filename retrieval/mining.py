@@ -7,6 +7,7 @@ and spacing are ignored are merged into one record that keeps every answer's pro
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass, field
 
@@ -15,11 +16,12 @@ from retrieval.records import QARecord
 CUSTOMER_ROLES = frozenset({"customer", "user", "client", "visitor", "human", "guest"})
 AGENT_ROLES = frozenset({"agent", "support", "operator", "staff", "assistant", "advisor", "rep", "bot"})
 
-_SMALL_TALK = frozenset(
+_SMALL_TALK_WORDS = (
     "hi hello hey hiya yo howdy greetings good morning afternoon evening day there all team guys folks "
     "thanks thank you thx ty cheers much so very a lot many again great ok okay cool perfect awesome "
-    "bye goodbye see later have nice welcome np no problem sure yes yeah yep please".split()
+    "bye goodbye see later have nice welcome np no problem sure yes yeah yep please"
 )
+_SMALL_TALK = frozenset(_SMALL_TALK_WORDS.split())
 _WORD = re.compile(r"[\w@.+-]+", re.UNICODE)
 
 
@@ -78,7 +80,7 @@ def mine_pairs(conversations: list[Conversation]) -> list[QARecord]:
                 blocks[-1][1].append(turn.text.strip())
             else:
                 blocks.append((turn.role, [turn.text.strip()], index))
-        for (role, texts, index), following in zip(blocks, blocks[1:], strict=False):
+        for (role, texts, index), following in itertools.pairwise(blocks):
             if role != "customer" or following[0] != "agent":
                 continue
             question, answer = " ".join(texts), " ".join(following[1])

@@ -1,53 +1,37 @@
 """The Q&A index: records, their question embeddings in a vector index, optional BM25, search with scores.
 
-Saved as a directory::
-
-    INDEX_DIR/
-      csbot-index.json   manifest: format, version, embedding model and dimension, count, index type, checksums
-      vectors.faiss      the faiss index (CPU form)
-      labels.npy         the int64 id of each stored vector (-1 once removed)
-      records.jsonl      one record a line with its int id ("label")
-      encoder/           the fine-tuned embedding model, when built with --finetune
+Saved as a directory (layout and manifest in :mod:`retrieval.persistence`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from csbot import ARTEFACT_FORMAT, __version__
-from csbot.artefacts import atomic_directory, read_json, sha256_file, utc_now, write_json
-from csbot.encoders import DEFAULT_ENCODER
-from csbot.errors import ArtefactError, EmbeddingMismatchError, IncompatibleArtefactError, RetrievalError, UnknownRecordError
+from csbot.artefacts import ArtefactInfo
+from csbot.errors import ArtefactError, EmbeddingMismatchError, RetrievalError, UnknownRecordError
+from retrieval import persistence
 from retrieval.config import RetrievalConfig
 from retrieval.embeddings import Embedder
 from retrieval.index import VectorIndex, choose_kind, create_vector_index
 from retrieval.lexical import BM25Index
 from retrieval.mining import question_key
+from retrieval.persistence import ENCODER_DIR, MANIFEST, RECORDS, same_model  # noqa: F401 (re-exported)
 from retrieval.records import Hit, QARecord, SearchResult
 
 log = logging.getLogger(__name__)
 
-MANIFEST = "csbot-index.json"
-RECORDS = "records.jsonl"
-ENCODER_DIR = "encoder"
-_DEFAULT_ALIASES = {DEFAULT_ENCODER, f"sentence-transformers/{DEFAULT_ENCODER}", "default"}
 #: Vectors compared at a time when merging near-identical questions at build.
 MERGE_CHUNK = 1024
 
 Progress = Callable[[str, int, int], None]  # (stage, advance, total)
-
-
-def same_model(a: str, b: str) -> bool:
-    """Whether two embedding model names mean the same model (aliases of the default count as one)."""
-    return a == b or (a in _DEFAULT_ALIASES and b in _DEFAULT_ALIASES)
 
 
 class QAIndex:
@@ -65,8 +49,21 @@ class QAIndex:
         self.embedding_model = self.config.model
         self.manifest: dict[str, Any] = {}
         self.manifest_path: Path | None = None
+        #: Version, creation time and manifest file, once saved or loaded (None for an index only in memory).
+        self.info: ArtefactInfo | None = None
         self._expected_dimension: int | None = None
         self._lock = threading.RLock()
+
+    # -- identity --------------------------------------------------------------------------------
+    @property
+    def version(self) -> str:
+        """The index's version id (``20261129T175012Z-3fa9c1d2``); empty for an index never saved."""
+        return self.info.version if self.info is not None else ""
+
+    @property
+    def created(self) -> datetime | None:
+        """When the index was saved (aware UTC datetime); None for an index never saved."""
+        return self.info.created if self.info is not None else None
 
     # -- the embedding model ---------------------------------------------------------------------
     @property
@@ -299,32 +296,12 @@ class QAIndex:
         with self._lock:
             if self.vectors is None:
                 raise RetrievalError("nothing to save: the index is empty")
-            out = Path(out_dir).resolve()
-            with atomic_directory(out) as tmp:
-                files = self.vectors.save(tmp)
-                with (tmp / RECORDS).open("w", encoding="utf-8") as handle:
-                    for label, record in sorted(self.records.items()):
-                        handle.write(json.dumps({"label": label, **record.to_dict()}, ensure_ascii=False) + "\n")
-                files.append(RECORDS)
-                if self.finetuned:
-                    self.embedder.save(tmp / ENCODER_DIR)
-                    files += [str(p.relative_to(tmp)) for p in sorted((tmp / ENCODER_DIR).rglob("*")) if p.is_file()]
-                self.manifest = {
-                    "kind": "qa-index",
-                    "format": ARTEFACT_FORMAT,
-                    "csbot_version": __version__,
-                    "created": utc_now(),
-                    "embedding_model": self.embedding_model,
-                    "dimension": self.vectors.dimension,
-                    "finetuned": self.finetuned,
-                    "count": len(self.records),
-                    "questions": sum(1 + len(r.merged) for r in self.records.values()),
-                    "next_label": self.next_label,
-                    **{f"index_{k}": v for k, v in self.vectors.describe().items() if k in ("type", "removed")},
-                    "checksums": {name: sha256_file(tmp / name) for name in files},
-                }
-                write_json(tmp / MANIFEST, self.manifest)
-            return out
+            self.manifest, self.info = persistence.write_index(
+                out_dir, self.vectors, self.records, embedding_model=self.embedding_model,
+                next_label=self.next_label, save_encoder=self.embedder.save if self.finetuned else None,
+            )
+            self.manifest_path = self.info.path
+            return self.info.path.parent
 
     @classmethod
     def load(
@@ -332,46 +309,27 @@ class QAIndex:
     ) -> QAIndex:
         """Load a saved index; a corrupt, truncated or mismatched file raises an error naming it."""
         root = Path(index_dir)
-        if not root.is_dir():
-            raise ArtefactError("no such index directory", root)
-        manifest = read_json(root / MANIFEST, "not a csbot index, or an incomplete one; build it again")
-        if not isinstance(manifest, dict) or manifest.get("kind") != "qa-index":
-            raise ArtefactError("not a csbot Q&A index manifest", root / MANIFEST)
-        if manifest.get("format") != ARTEFACT_FORMAT:
-            raise IncompatibleArtefactError(
-                f"index saved in format {manifest.get('format')} by csbot {manifest.get('csbot_version', '?')}; this "
-                f"csbot {__version__} reads format {ARTEFACT_FORMAT}: build the index again",
-                root / MANIFEST,
-            )
+        manifest, info = persistence.read_info(root)
         index = cls(config, embedder)
         index.manifest_path = root / MANIFEST
-        built_with = str(manifest.get("embedding_model", ""))
-        if not same_model(built_with, index.config.model):
-            raise EmbeddingMismatchError(
-                f"the index was built with embedding model {built_with!r} but {index.config.model!r} is configured; "
-                "configure the same model or build the index again",
-                root / MANIFEST,
-            )
-        checksums = manifest.get("checksums") or {}
-        for name, digest in checksums.items():
-            path = root / name
-            if not path.is_file():
-                raise ArtefactError("missing file (the index directory is incomplete; build it again)", path)
-            if verify and sha256_file(path) != digest:
-                raise ArtefactError("corrupt or truncated file: its checksum does not match the manifest", path)
-        index.embedding_model = built_with
+        persistence.check_index(root, manifest, index.config.model, verify)
+        index.embedding_model = str(manifest.get("embedding_model", ""))
         index.finetuned = bool(manifest.get("finetuned"))
-        dimension = int(manifest.get("dimension", 0))
-        index._expected_dimension = dimension
+        index._expected_dimension = persistence.saved_dimension(root, manifest)
         if index.finetuned and embedder is None:
             index._embedder = Embedder(str(root / ENCODER_DIR), index.config.device, index.config.batch_size)
         if index._embedder is not None:
             index._check_dimension(index._embedder)
-        index.vectors = create_vector_index(str(manifest.get("index_type", "flat")), dimension, index.config)
-        index.vectors.load(root)
-        index._load_records(root / RECORDS)
-        index.next_label = int(manifest.get("next_label", max(index.records, default=-1) + 1))
-        index.manifest = manifest
+        index.vectors = persistence.load_vectors(root, manifest, index.config)
+        for label, record in persistence.read_records(root / RECORDS):
+            index.records[label] = record
+            index.labels_by_id[record.id] = label
+            index._map_provenance(record, label)
+        try:
+            index.next_label = int(manifest.get("next_label", max(index.records, default=-1) + 1))
+        except (TypeError, ValueError) as exc:
+            raise ArtefactError(f"invalid next_label {manifest.get('next_label')!r}", root / MANIFEST) from exc
+        index.manifest, index.info = manifest, info
         missing = [label for label in index.records if label not in index.vectors]
         if missing or len(index.records) != index.vectors.size:
             raise ArtefactError(
@@ -380,23 +338,8 @@ class QAIndex:
             )
         return index
 
-    def _load_records(self, path: Path) -> None:
-        if not path.is_file():
-            raise ArtefactError("missing file (the index directory is incomplete; build it again)", path)
-        with path.open(encoding="utf-8") as handle:
-            for number, line in enumerate(handle, start=1):
-                try:
-                    data = json.loads(line)
-                    label = int(data.pop("label"))
-                    record = QARecord.from_dict(data)
-                except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-                    raise ArtefactError(f"line {number}: corrupt record: {exc}", path) from exc
-                self.records[label] = record
-                self.labels_by_id[record.id] = label
-                self._map_provenance(record, label)
-
     def stats(self) -> dict[str, Any]:
-        """Counts, index type and placement, memory and the embedding model, for ``csbot index stats``."""
+        """Counts, index type and placement, memory, the embedding model and the version, for ``csbot index stats``."""
         assert self.vectors is not None
         answers = {r.answer for r in self.records.values()}
         return {
@@ -405,6 +348,8 @@ class QAIndex:
             "distinct_answers": len(answers),
             "embedding_model": self.embedding_model,
             "finetuned": self.finetuned,
+            "version": self.version,
+            "created": self.info.created_iso if self.info is not None else "",
             "index_bytes": self.vectors.memory_bytes(),
             **{f"index_{k}": v for k, v in self.vectors.describe().items()},
         }

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-
-from csbot.config import load_section, validated
 
 
 class TrainingConfig(BaseModel):
@@ -40,10 +37,3 @@ class TrainingConfig(BaseModel):
     device: str = "auto"
     mixed_precision: bool = True
     eval_batch_size: int = Field(64, ge=1)
-
-    @classmethod
-    def from_file(cls, path: str | Path | None = None, **overrides: object) -> TrainingConfig:
-        """Defaults from the config file's ``training`` section, then non-None overrides."""
-        values = load_section("training", path, cls)
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return validated(cls, values, "training options")

@@ -1,9 +1,10 @@
 """The fine-tuning loop for the joint intent + slot model.
 
 AdamW with warm-up and linear decay, gradient clipping, early stopping on the dev set's primary
-metric, seeded for reproducible runs, length-bucketed batches (little padding), mixed precision on
-CUDA, and data parallelism under ``torchrun``. After training the best epoch's weights are
-calibrated on dev (temperature, out-of-scope threshold) and saved as a model artefact.
+metric, seeded for reproducible runs, length-bucketed batches (little padding, :mod:`training.batches`),
+mixed precision on CUDA, and data parallelism under ``torchrun``. After training the best epoch's weights
+are calibrated on dev (temperature, out-of-scope threshold: :mod:`training.calibrate`) and saved as a
+model artefact. The progress bar and epoch lines are :mod:`training.progress`.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import copy
 import logging
 import math
-import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -22,38 +22,22 @@ import numpy as np
 import torch
 
 from csbot.errors import TrainingError
-from nlu.alignment import IGNORE_INDEX, piece_tag_ids
 from nlu.artefact import ModelBundle, save_bundle
-from nlu.calibration import (
-    OOS_SCORES,
-    Calibration,
-    choose_oos_threshold,
-    expected_calibration_error,
-    fit_temperature,
-    oos_scores,
-    sigmoid,
-    softmax,
-)
+from nlu.calibration import Calibration
 from nlu.encoders import encoder_load_error, resolve_encoder
 from nlu.inference import NLUModel, resolve_device
 from nlu.labels import LabelMaps
 from nlu.model import HeadConfig, build_model
 from nlu.schema import Example
+from training.batches import collate, encode_examples, length_bucketed_batches, seed_everything
+from training.calibrate import calibrate, has_oos_examples
 from training.config import TrainingConfig
 from training.data import fingerprint
 from training.distributed import DistributedContext
 from training.evaluation import evaluate_predictions
+from training.progress import TrainingProgress
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class EncodedExample:
-    """One training example as model inputs and targets."""
-
-    ids: list[int]
-    intent: int | list[float]
-    slots: list[int]
 
 
 @dataclass
@@ -67,73 +51,6 @@ class TrainResult:
     best_epoch: int = 0
     seconds_per_epoch: float = 0.0
     out_dir: Path | None = None
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % (2**32))
-    torch.manual_seed(seed)
-
-
-def encode_examples(
-    examples: Sequence[Example], tokenizer: Any, labels: LabelMaps, max_length: int
-) -> list[EncodedExample]:
-    """Tokenise every example once, with BIO targets aligned through character offsets."""
-    batch = tokenizer(
-        [ex.text for ex in examples],
-        truncation=True,
-        max_length=max_length,
-        return_offsets_mapping=True,
-        return_attention_mask=False,
-        return_token_type_ids=False,
-    )
-    encoded = []
-    for i, ex in enumerate(examples):
-        offsets = [tuple(o) for o in batch["offset_mapping"][i]]
-        slots = (
-            piece_tag_ids(offsets, batch.word_ids(i), ex.entities, labels)
-            if labels.slot_types
-            else [IGNORE_INDEX] * len(offsets)
-        )
-        if labels.multi_label:
-            target: int | list[float] = [0.0] * labels.num_intents
-            for name in ex.intents:
-                target[labels.intent_id(name)] = 1.0
-        else:
-            target = labels.intent_id(ex.intent)
-        encoded.append(EncodedExample(batch["input_ids"][i], target, slots))
-    return encoded
-
-
-def length_bucketed_batches(lengths: Sequence[int], batch_size: int, seed: int) -> list[list[int]]:
-    """Shuffled batches of similar length: sort within large random chunks, then shuffle batches."""
-    rng = random.Random(seed)
-    order = list(range(len(lengths)))
-    rng.shuffle(order)
-    chunk = batch_size * 50
-    batches = []
-    for start in range(0, len(order), chunk):
-        part = sorted(order[start : start + chunk], key=lambda i: lengths[i])
-        batches.extend(part[j : j + batch_size] for j in range(0, len(part), batch_size))
-    rng.shuffle(batches)
-    return batches
-
-
-def collate(items: Sequence[EncodedExample], pad_id: int, multi_label: bool) -> dict[str, torch.Tensor]:
-    width = max(len(it.ids) for it in items)
-    ids = torch.full((len(items), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(items), width), dtype=torch.long)
-    slots = torch.full((len(items), width), IGNORE_INDEX, dtype=torch.long)
-    for row, it in enumerate(items):
-        n = len(it.ids)
-        ids[row, :n] = torch.tensor(it.ids)
-        mask[row, :n] = 1
-        slots[row, :n] = torch.tensor(it.slots)
-    if multi_label:
-        intents = torch.tensor([it.intent for it in items], dtype=torch.float32)
-    else:
-        intents = torch.tensor([it.intent for it in items], dtype=torch.long)
-    return {"input_ids": ids, "attention_mask": mask, "intents": intents, "slots": slots}
 
 
 class Trainer:
@@ -246,60 +163,14 @@ class Trainer:
         return evaluate_predictions(self.dev_examples, predictions, oos_label=self.labels.oos_label)
 
     def _dev_has_oos(self) -> bool:
-        oos = self.labels.oos_label
-        return oos is not None and any(ex.intent == oos for ex in self.dev_examples)
+        return has_oos_examples(self.dev_examples, self.labels)
 
     def calibrate(self) -> Calibration:
         """Fit the temperature on dev, then the out-of-scope threshold when dev has such examples."""
-        cfg = self.config
         if not self.dev_examples:
-            return Calibration(oos_threshold=cfg.oos_threshold, threshold_source="config")
-        parser = self._parser(Calibration())
-        logits, _, _ = parser.logits([ex.text for ex in self.dev_examples])
-        labels = self.labels
-        if labels.multi_label:
-            targets = np.zeros_like(logits)
-            for row, ex in enumerate(self.dev_examples):
-                for name in ex.intents:
-                    targets[row, labels.intent_id(name)] = 1.0
-            temperature = fit_temperature(logits, targets, multi_label=True)
-            before, after = sigmoid(logits), sigmoid(logits, temperature)
-            ece = [expected_calibration_error(p.ravel(), targets.ravel()) for p in (before, after)]
-            return Calibration(temperature, cfg.oos_threshold, "config", ece[0], ece[1])
-
-        gold = np.array([labels.intent_id(ex.intent) for ex in self.dev_examples])
-        temperature = fit_temperature(logits, gold)
-        before, after = softmax(logits), softmax(logits, temperature)
-        correct = before.argmax(1) == gold
-        ece = [expected_calibration_error(p.max(1), correct) for p in (before, after)]
-        calibration = Calibration(temperature, cfg.oos_threshold, "config", ece[0], ece[1])
-        if self._dev_has_oos():
-            self._choose_oos_threshold(calibration, logits, gold)
-        return calibration
-
-    def _choose_oos_threshold(self, calibration: Calibration, logits: np.ndarray, gold: np.ndarray) -> None:
-        """Pick the out-of-scope score and its threshold on dev (most OOS recall within the allowed cost)."""
-        cfg, labels = self.config, self.labels
-        oos_id = labels.intent_id(labels.oos_label)
-        predicted_oos = logits.argmax(1) == oos_id
-        is_oos = gold == oos_id
-        correct = (logits.argmax(1) == gold)[~is_oos]
-        names = OOS_SCORES if cfg.oos_score == "auto" else (cfg.oos_score,)
-        results: dict[str, dict] = {}
-        for name in names:
-            scores = oos_scores(logits, name, calibration.temperature, oos_id)
-            scores = np.where(predicted_oos, -np.inf, scores)
-            threshold, info = choose_oos_threshold(
-                scores[~is_oos], correct, scores[is_oos], cfg.oos_max_in_scope_cost
-            )
-            results[name] = {"threshold": threshold, **info}
-        # Most recall first; then the in-scope accuracy kept; the plain probability wins a full tie.
-        chosen = max(names, key=lambda n: (results[n]["oos_recall"], results[n]["in_scope_accuracy"], n == "probability"))
-        calibration.oos_score = chosen
-        calibration.oos_threshold = float(results[chosen]["threshold"])
-        calibration.threshold_source = "dev"
-        calibration.oos_dev = results
-        log.debug("out-of-scope score %s, threshold %.4f chosen on dev: %s", chosen, calibration.oos_threshold, results)
+            return Calibration(oos_threshold=self.config.oos_threshold, threshold_source="config")
+        logits, _, _ = self._parser(Calibration()).logits([ex.text for ex in self.dev_examples])
+        return calibrate(logits, self.dev_examples, self.labels, self.config)
 
     # -- the loop ------------------------------------------------------------------------------
     def run(self) -> TrainResult:
@@ -341,11 +212,7 @@ class Trainer:
         history: list[dict[str, Any]] = []
         step = 0
         train_seconds = 0.0
-        progress = self._progress() if (self.show_progress and dist_ctx.is_main) else None
-        task = progress.add_task("training", total=total, loss=float("nan")) if progress else None
-        if progress:
-            progress.start()
-        try:
+        with TrainingProgress(total, self.show_progress and dist_ctx.is_main) as progress:
             for epoch in range(1, epochs + 1):
                 train_model.train()
                 started = time.perf_counter()
@@ -369,8 +236,7 @@ class Trainer:
                     scheduler.step()
                     step += 1
                     losses.append(float(loss.item()))
-                    if progress:
-                        progress.update(task, advance=1, loss=float(np.mean(losses[-50:])))
+                    progress.step(float(np.mean(losses[-50:])))
                     if cfg.max_steps is not None and step >= cfg.max_steps:
                         break
                 seconds = time.perf_counter() - started
@@ -396,14 +262,11 @@ class Trainer:
                     best_epoch = epoch
                 history.append(record)
                 if dist_ctx.is_main:
-                    self._report_epoch(record, progress)
+                    progress.epoch(record)
                     if self.on_epoch:
                         self.on_epoch(record)
                 if dist_ctx.broadcast_flag(stop):
                     break
-        finally:
-            if progress:
-                progress.stop()
 
         epochs_run = len(history)
         if best_state is not None:
@@ -438,32 +301,3 @@ class Trainer:
             seconds_per_epoch=train_seconds / max(1, epochs_run),
             out_dir=self.out_dir,
         )
-
-    def _progress(self):
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-        return Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("loss {task.fields[loss]:.4f}"),
-            TimeElapsedColumn(),
-            TextColumn("eta"),
-            TimeRemainingColumn(),
-            transient=False,
-        )
-
-    def _report_epoch(self, record: dict[str, Any], progress: Any) -> None:
-        parts = [f"epoch {record['epoch']}", f"loss {record['loss']:.4f}" if record["loss"] is not None else ""]
-        if "dev_score" in record:
-            parts.append(f"dev {record['dev_primary']} {record['dev_score']:.4f}")
-            if record.get("dev_intent_accuracy") is not None:
-                parts.append(f"intent acc {record['dev_intent_accuracy']:.4f}")
-            if record.get("dev_slot_f1") is not None:
-                parts.append(f"slot F1 {record['dev_slot_f1']:.4f}")
-        parts.append(f"{record['seconds']:.0f}s")
-        line = " · ".join(p for p in parts if p)
-        if progress is not None:
-            progress.console.print(line)
-        else:
-            log.info("%s", line)

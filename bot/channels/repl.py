@@ -1,21 +1,24 @@
 """The terminal channel: ``csbot chat``. Rich output, numbered buttons, slash commands, line editing.
 
 Piped input (no terminal) is read line by line and answered the same way, so the REPL is scriptable.
+Each line is read in a daemon thread, so the event loop (Redis connections, the transcript writer) keeps
+running while the customer types, and Ctrl-C never waits for a half-typed line.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sys
+import threading
 import uuid
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, ClassVar
 
-from bot.messages import Message, Reply
+from bot.channels.base import InputChannel, OnMessage, OutputChannel
+from bot.messages import Button, Message, Reply
 
 if TYPE_CHECKING:
     from rich.console import Console
-
-    from bot.dialogue import DialogueManager
 
 HELP = """Commands:
   /debug   show intent, confidence, slots, decision, retrieval hits and latency after each reply (toggle)
@@ -25,19 +28,98 @@ HELP = """Commands:
 A number picks one of the buttons offered in the last reply."""
 
 
-class Repl:
-    """Reads customer lines, sends them through the dialogue manager, prints the replies."""
+class ReplOutput(OutputChannel):
+    """Prints the bot's messages in the terminal; buttons become numbered lines the customer can pick."""
 
-    def __init__(self, manager: DialogueManager, console: Console, interactive: bool | None = None,
-                 session_id: str | None = None) -> None:
-        self.manager = manager
+    name: ClassVar[str] = "repl"
+
+    def __init__(self, console: Console) -> None:
         self.console = console
-        self.interactive = sys.stdin.isatty() if interactive is None else interactive
-        self.session_id = session_id or f"repl-{uuid.uuid4().hex[:8]}"
-        self.debug = False
-        self.buttons: list[Any] = []
+        self.buttons: list[Button] = []
 
-    def _read(self) -> str | None:
+    async def send_text(self, recipient_id: str, text: str) -> None:
+        from rich.markup import escape
+
+        self.console.print(f"[bold green]bot>[/bold green] {escape(text)}")
+
+    async def send_buttons(self, recipient_id: str, text: str, buttons: list[Button]) -> None:
+        from rich.markup import escape
+
+        await self.send_text(recipient_id, text)
+        for button in buttons:
+            self.buttons.append(button)
+            self.console.print(f"     [cyan]{len(self.buttons)}.[/cyan] {escape(button.title)}")
+
+
+class ReplChannel(InputChannel):
+    """Reads customer lines from the terminal (or a pipe) and hands each to the bot."""
+
+    name: ClassVar[str] = "repl"
+
+    def __init__(self, console: Console, title: str = "csbot", interactive: bool | None = None,
+                 session_id: str | None = None,
+                 reset: Callable[[str], Awaitable[None]] | None = None) -> None:
+        self.console = console
+        self.title = title
+        self.interactive = sys.stdin.isatty() if interactive is None else interactive
+        self.session_id = session_id or _new_session()
+        self.reset = reset
+        self.debug = False
+        self.output = ReplOutput(console)
+
+    def output_channel(self) -> ReplOutput:
+        return self.output
+
+    async def serve(self, on_message: OnMessage) -> None:
+        """Read, answer and show lines until the customer leaves (/quit, Ctrl-D, end of the piped input)."""
+        from rich.markup import escape
+
+        if self.interactive:
+            self.console.print(f"[bold]{escape(self.title)}[/bold] — type [cyan]/help[/cyan] for commands, "
+                               "[cyan]/quit[/cyan] to leave.")
+        while True:
+            line = await self._read()
+            if line is None:
+                if self.interactive:
+                    self.console.print("\nbye")
+                return
+            line = line.strip()
+            if not line:
+                continue
+            if line.startswith("/"):
+                if await self._command(line):
+                    return
+                continue
+            buttons = self.output.buttons
+            if line.isdigit() and buttons and 1 <= int(line) <= len(buttons):
+                line = buttons[int(line) - 1].payload
+            self.output.buttons = []
+            reply = await on_message(Message(self.session_id, line, self.name), self.output)
+            self._after(reply)
+
+    async def _read(self) -> str | None:
+        """The next line, or None at the end of input; read in a daemon thread (see the module docstring)."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[str | None] = loop.create_future()
+
+        def answer(value: str | None) -> None:
+            if not done.done():
+                done.set_result(value)
+
+        def read() -> None:
+            try:
+                value = self._read_line()
+            except (EOFError, KeyboardInterrupt, OSError, ValueError):
+                value = None
+            try:
+                loop.call_soon_threadsafe(answer, value)
+            except RuntimeError:  # the loop closed while the customer was typing
+                pass
+
+        threading.Thread(target=read, name="repl-input", daemon=True).start()
+        return await done
+
+    def _read_line(self) -> str | None:
         if self.interactive:
             try:
                 import readline  # noqa: F401 - line editing and history for input()
@@ -47,49 +129,8 @@ class Repl:
         line = sys.stdin.readline()
         return None if line == "" else line.rstrip("\n")
 
-    def run(self, runner: asyncio.Runner | None = None) -> int:
-        """The loop; returns the exit code (0 after /quit, Ctrl-D or Ctrl-C).
-
-        ``runner`` is the event loop the bot was started on; without one the REPL makes its own.
-        """
-        if self.interactive:
-            self.console.print("[bold]Northwind Shop assistant[/bold] — type [cyan]/help[/cyan] for commands, "
-                               "[cyan]/quit[/cyan] to leave.")
-        if runner is None:
-            with asyncio.Runner() as own:
-                return self._loop(own)
-        return self._loop(runner)
-
-    def _loop(self, runner: asyncio.Runner) -> int:
-        """Read, answer and show lines until the customer leaves."""
-        while True:
-            try:
-                line = self._read()
-            except (EOFError, KeyboardInterrupt):
-                line = None
-            if line is None:
-                if self.interactive:
-                    self.console.print("\nbye")
-                return 0
-            line = line.strip()
-            if not line:
-                continue
-            if line.startswith("/"):
-                if self._command(line, runner):
-                    return 0
-                continue
-            if line.isdigit() and self.buttons and 1 <= int(line) <= len(self.buttons):
-                line = self.buttons[int(line) - 1].payload
-            try:
-                reply = runner.run(self.manager.handle(Message(self.session_id, line, "repl")))
-            except KeyboardInterrupt:
-                self.console.print("\nbye")
-                return 0
-            self._show(reply)
-            if self.debug:
-                self._show_debug(reply)
-
-    def _command(self, line: str, runner: asyncio.Runner) -> bool:
+    async def _command(self, line: str) -> bool:
+        """Run a slash command; True when the customer leaves."""
         command = line.split()[0].lower()
         if command in ("/quit", "/exit", "/q"):
             return True
@@ -99,36 +140,40 @@ class Repl:
             self.debug = not self.debug
             self.console.print(f"debug {'on' if self.debug else 'off'}")
         elif command == "/reset":
-            runner.run(self.manager.reset(self.session_id))
-            self.session_id = f"repl-{uuid.uuid4().hex[:8]}"
-            self.buttons = []
+            if self.reset is not None:
+                await self.reset(self.session_id)
+            self.session_id = _new_session()
+            self.output.buttons = []
             self.console.print("(new conversation)")
         else:
             self.console.print(f"unknown command {command}; /help lists them")
         return False
 
-    def _show(self, reply: Reply) -> None:
-        from rich.markup import escape
-
-        self.buttons = []
-        for message in reply.messages:
-            self.console.print(f"[bold green]bot>[/bold green] {escape(message.text)}")
-            for button in message.buttons:
-                self.buttons.append(button)
-                self.console.print(f"     [cyan]{len(self.buttons)}.[/cyan] {escape(button.title)}")
+    def _after(self, reply: Reply) -> None:
+        """What the terminal shows besides the messages: the hand-over notice and, with /debug, the details."""
         if reply.handoff and reply.source == "handoff":
             self.console.print("[dim](handed over to a person: the bot stays silent until an agent releases "
                                "the conversation; /reset starts a new one)[/dim]")
+        if self.debug:
+            self._show_debug(reply)
 
     def _show_debug(self, reply: Reply) -> None:
         from rich.markup import escape
 
         d = reply.details
-        entities = ", ".join(f"{e['entity']}={e['value']!r}" for e in d.get("entities", [])) or "none"
-        hits = "; ".join(f"{h.get('score', 0):.2f} {h['question']}" for h in d.get("hits", [])[:3]) or "none"
+        entities = ", ".join(f"{e.entity}={e.value!r}" for e in d.entities) or "none"
+        hits = "; ".join(f"{h.score or 0:.2f} {h.question}" for h in d.hits[:3]) or "none"
         self.console.print(
-            f"[dim]  intent {d.get('intent')} {d.get('confidence')}; out of scope {d.get('out_of_scope')}; "
-            f"entities {escape(entities)}\n  decision {escape(str(d.get('decision')))} -> {reply.source}; "
-            f"slots {escape(str(d.get('slots')))}; asking {d.get('requested_slot')}\n"
-            f"  hits {escape(hits)}\n  {d.get('latency_ms')} ms in the manager[/dim]"
+            f"[dim]  intent {d.intent} {d.confidence}; out of scope {d.out_of_scope}; "
+            f"entities {escape(entities)}\n  decision {escape(d.decision.code)}: {escape(d.decision.note)} "
+            f"-> {reply.source}; slots {escape(str(d.slots))}; asking {d.requested_slot}\n"
+            f"  hits {escape(hits)}\n  {d.timings.total_ms} ms in the manager; "
+            f"model {escape(d.versions.model or '-')}, index {escape(d.versions.index or '-')}[/dim]"
         )
+
+
+def _new_session() -> str:
+    return f"repl-{uuid.uuid4().hex[:8]}"
+
+
+__all__ = ["HELP", "ReplChannel", "ReplOutput"]

@@ -24,11 +24,18 @@ EXIT_INTERRUPTED = 130
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="csbot")
 @click.option("-v", "--verbose", is_flag=True, help="Show debug logs and full tracebacks on errors.")
+@click.option("--home", type=click.Path(file_okay=False), default=None,
+              help="Where models and logs go ({home} in the config; default: $CSBOT_HOME, the source checkout, "
+                   "or the per-user data folder).")
 @click.pass_context
-def cli(ctx: click.Context, verbose: bool) -> None:
+def cli(ctx: click.Context, verbose: bool, home: str | None) -> None:
     """csbot: customer-service chat bots from your own support data."""
+    from csbot.home import HOME_ENV
+
     ctx.ensure_object(dict)
     ctx.obj["verbose"] = verbose
+    if home:
+        os.environ[HOME_ENV] = os.path.abspath(os.path.expanduser(home))
     if not verbose:
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # read when transformers is imported
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -41,8 +48,7 @@ def cli(ctx: click.Context, verbose: bool) -> None:
 
 
 def _register() -> None:
-    from bot.cli import chat, data, index, nlu, test, train
-    from bot.cli import transcripts
+    from bot.cli import chat, data, index, nlu, test, train, transcripts
 
     cli.add_command(train.train_command)
     cli.add_command(train.evaluate_command)

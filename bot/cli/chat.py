@@ -12,8 +12,8 @@ from bot.cli.options import config_option
 @click.command("chat")
 @config_option
 @click.option("--redis", "redis_url", default=None, help="Keep sessions in Redis at this URL instead of memory.")
-@click.option("--model", "model_dir", default=None, help="NLU model directory (default from config: models/demo).")
-@click.option("--index", "index_dir", default=None, help="Q&A index directory (default from config: models/demo-index).")
+@click.option("--model", "model_dir", default=None, help="NLU model directory (default from config: bot.model_dir).")
+@click.option("--index", "index_dir", default=None, help="Q&A index directory (default from config: bot.index_dir).")
 @click.option("--session", "session_id", default=None,
               help="Conversation id to use; with --redis, the same id continues an earlier conversation.")
 @click.option("--no-transcripts", is_flag=True, help="Do not write the transcript log.")
@@ -23,18 +23,23 @@ def chat_command(config_path, redis_url, model_dir, index_dir, session_id, no_tr
 
     from rich.console import Console
 
-    from bot.app import BotApp, BotConfig, BotPaths, prepare_models
-    from bot.channels.repl import Repl
+    from bot.app import BotApp
+    from bot.channels.repl import ReplChannel
+    from csbot.settings import load_config
+    from training.prepare import prepare_models
 
     console = Console(highlight=False)
-    paths = BotPaths(BotConfig.from_file(config_path, model_dir=model_dir, index_dir=index_dir), config_path)
-    prepare_models(paths, config_path, show_progress=sys.stderr.isatty(), say=lambda text: console.print(f"[dim]{text}[/dim]"))
-    app = BotApp.build(config_path, redis_url=redis_url, model_dir=model_dir, index_dir=index_dir,
-                       transcripts=not no_transcripts)
+    config = load_config(config_path, {"bot.model_dir": model_dir, "bot.index_dir": index_dir,
+                                       "sessions.store": "redis" if redis_url else None, "sessions.url": redis_url})
+    prepare_models(config, show_progress=sys.stderr.isatty(), say=lambda text: console.print(f"[dim]{text}[/dim]"))
+    app = BotApp.build(config, transcripts=not no_transcripts)
+    channel = ReplChannel(console, title=config.bot.name, session_id=session_id, reset=app.reset)
+    app.register_output(channel.output_channel())
     with asyncio.Runner() as runner:  # one event loop: Redis connections and the transcript writer live on it
         runner.run(app.start())
         try:
-            code = Repl(app.manager, console, session_id=session_id).run(runner)
+            runner.run(channel.serve(app.handle))
+        except KeyboardInterrupt:
+            console.print("\nbye")
         finally:
             runner.run(app.stop())
-    sys.exit(code) if code else None

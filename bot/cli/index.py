@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from bot.cli.options import config_option
+from bot.cli.options import INDEX_TYPE_CHOICES, QA_FORMAT_CHOICES, config_option
 
 index_option = click.option("--index", "index_dir", type=click.Path(file_okay=False), required=True,
                             help="Index directory.")
@@ -18,7 +18,7 @@ qa_option = click.option("--qa", "qa_paths", multiple=True, required=True,
                          help="Q&A data: JSONL/CSV records, chat transcripts, or any NLU data format (repeatable).")
 model_option = click.option("--model", default=None,
                             help="Embedding model the index was built with, if not the configured one.")
-qa_format_option = click.option("--format", "data_format", default=None,
+qa_format_option = click.option("--format", "data_format", type=QA_FORMAT_CHOICES, default=None,
                                 help="Data format of --qa/--data; detected from path and content when omitted.")
 
 
@@ -47,16 +47,16 @@ def _progress(show: bool) -> Iterator:
 
 
 def _config(config_path, **overrides):
-    from retrieval.config import RetrievalConfig
+    from csbot.settings import load_config
 
-    return RetrievalConfig.from_file(config_path, **overrides)
+    return load_config(config_path, {f"retrieval.{key}": value for key, value in overrides.items()}).retrieval
 
 
 @index_group.command("build")
 @qa_option
 @qa_format_option
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True, help="Where to write the index.")
-@click.option("--index-type", type=click.Choice(["auto", "flat", "hnsw", "ivf"]), default=None,
+@click.option("--index-type", type=INDEX_TYPE_CHOICES, default=None,
               help="auto (default): exact search for small corpora, HNSW for large ones.")
 @click.option("--device", default=None, help="auto | cpu | cuda: where the embedding model and the index run.")
 @click.option("--model", default=None, help="Embedding model: sentence-transformers name or path (default all-MiniLM-L6-v2).")

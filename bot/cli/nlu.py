@@ -24,10 +24,11 @@ def nlu_group() -> None:
 @click.argument("texts", nargs=-1)
 def parse_command(model_dir, backend, device, config_path, oos_threshold, texts) -> None:
     """Print parse results as JSON for TEXTS (or for each line of stdin when none are given)."""
-    from nlu.config import NLUConfig
+    from csbot.settings import load_config
     from nlu.inference import NLUModel
 
-    config = NLUConfig.from_file(config_path, backend=backend, device=device, oos_threshold=oos_threshold)
+    config = load_config(config_path, {"nlu.backend": backend, "nlu.device": device,
+                                       "nlu.oos_threshold": oos_threshold}).nlu
     if not texts:
         texts = tuple(line.rstrip("\n") for line in sys.stdin if line.strip())
     if not texts:

@@ -1,12 +1,18 @@
-"""Options shared by several commands."""
+"""Options shared by several commands; the choices of pluggable kinds come from :mod:`csbot.plugins`."""
 
 from __future__ import annotations
 
 import click
 
-from training.importers.base import known_formats
+from csbot.plugins import IMPORTERS, NLU_BACKENDS, QA_SOURCES, VECTOR_INDEXES
 
-FORMAT_CHOICES = click.Choice(sorted(known_formats()))
+#: Training data formats (``--format`` of train, evaluate, data).
+FORMAT_CHOICES = click.Choice(sorted(IMPORTERS.names()))
+#: Formats Q&A can be read from (``csbot index --format``): the Q&A sources, then every training data format.
+QA_FORMAT_CHOICES = click.Choice([*QA_SOURCES.names(), *sorted(IMPORTERS.names())])
+#: ``auto`` (chosen by corpus size) or one of the vector index kinds (``--index-type``).
+INDEX_TYPE_CHOICES = click.Choice(["auto", *VECTOR_INDEXES.names()])
+
 
 format_option = click.option(
     "--format",
@@ -29,7 +35,7 @@ device_option = click.option(
 )
 backend_option = click.option(
     "--backend",
-    type=click.Choice(["torch", "onnx", "onnx-int8"]),
+    type=click.Choice(NLU_BACKENDS.names()),
     default=None,
     help="Inference backend: torch, or onnx / onnx-int8 for the optimised CPU path.",
 )

@@ -20,7 +20,8 @@ def test_group() -> None:
 @click.option("--redis", "redis_url", default=None, help="Run against a Redis session store at this URL.")
 @click.option("-q", "--quiet", is_flag=True, help="Print failures and the summary only.")
 def stories_command(path, config_path, model_dir, index_dir, redis_url, quiet) -> None:
-    """Run the stories in PATH (a YAML file or a folder; default: the demo's) and exit 1 if any step fails."""
+    """Run the stories in PATH (a YAML file or a folder; default: bot.stories of the config) and exit 1 if any
+    step fails."""
     import asyncio
     import sys
     from pathlib import Path
@@ -28,18 +29,21 @@ def stories_command(path, config_path, model_dir, index_dir, redis_url, quiet) -
     from rich.console import Console
     from rich.markup import escape
 
-    from bot.app import BotApp, BotConfig, BotPaths, config_dir, prepare_models
+    from bot.app import BotApp
     from bot.stories import load_stories, run_story
+    from csbot.settings import load_config
+    from training.prepare import prepare_models
 
     console = Console(highlight=False)
-    paths = BotPaths(BotConfig.from_file(config_path, model_dir=model_dir, index_dir=index_dir), config_path)
-    stories = load_stories(path or (config_dir(config_path) / "demo" / "stories"))
-    prepare_models(paths, config_path, show_progress=sys.stderr.isatty(), say=lambda t: console.print(f"[dim]{t}[/dim]"))
-    app = BotApp.build(config_path, redis_url=redis_url, model_dir=model_dir, index_dir=index_dir, transcripts=False)
+    config = load_config(config_path, {"bot.model_dir": model_dir, "bot.index_dir": index_dir,
+                                       "sessions.store": "redis" if redis_url else None, "sessions.url": redis_url})
+    stories = load_stories(path or config.paths.stories)
+    prepare_models(config, show_progress=sys.stderr.isatty(), say=lambda t: console.print(f"[dim]{t}[/dim]"))
+    app = BotApp.build(config, transcripts=False)
 
     async def run_all():
         async with app:
-            return [await run_story(app.manager, story) for story in stories]
+            return [await run_story(app, story) for story in stories]
 
     results = asyncio.run(run_all())
     failed = [r for r in results if not r.passed]
@@ -51,6 +55,6 @@ def stories_command(path, config_path, model_dir, index_dir, redis_url, quiet) -
             for problem in failure.problems:
                 console.print(f"     - {escape(problem)}")
             console.print(f"     bot said: {escape(failure.reply) or '(nothing)'}")
-    console.print(f"{len(results) - len(failed)}/{len(results)} stories passed ({Path(path or 'demo stories')})")
+    console.print(f"{len(results) - len(failed)}/{len(results)} stories passed ({Path(path or config.paths.stories)})")
     if failed:
         sys.exit(1)

@@ -40,15 +40,14 @@ def train_command(
     """Fine-tune the joint intent + slot model on your data."""
     from rich.console import Console
 
-    from training.config import TrainingConfig
+    from csbot.settings import load_config
     from training.data import load_dataset, stratified_split
     from training.trainer import Trainer
 
-    config = TrainingConfig.from_file(
-        config_path, base_model=base_model, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-        seed=seed, max_steps=max_steps, device=device, dev_split=dev_split,
-        min_steps=0 if epochs is not None else None,  # an explicit --epochs is taken as given
-    )
+    flags = {"base_model": base_model, "epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate,
+             "seed": seed, "max_steps": max_steps, "device": device, "dev_split": dev_split,
+             "min_steps": 0 if epochs is not None else None}  # an explicit --epochs is taken as given
+    config = load_config(config_path, {f"training.{key}": value for key, value in flags.items()}).training
     console = Console(stderr=True)
     examples = load_dataset(list(data), data_format, text_column, label_column)
     if dev:
@@ -93,13 +92,13 @@ def evaluate_command(model_dir, data, data_format, text_column, label_column, ba
     """Evaluate a model on labelled data and write a report."""
     from rich.console import Console
 
-    from nlu.config import NLUConfig
+    from csbot.settings import load_config
     from nlu.inference import NLUModel
     from training.data import load_dataset
     from training.evaluation import evaluate_predictions
     from training.report import write_report
 
-    config = NLUConfig.from_file(config_path, backend=backend, device=device)
+    config = load_config(config_path, {"nlu.backend": backend, "nlu.device": device}).nlu
     examples = load_dataset(list(data), data_format, text_column, label_column)
     model = NLUModel.load(
         model_dir, device=config.device, backend=config.backend, batch_size=config.batch_size,

@@ -14,10 +14,12 @@ import click
 from bot.cli.options import config_option
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from rich.console import Console
     from rich.text import Text
 
-    from bot.transcripts.record import TranscriptTurn
+    from csbot.transcripts import TranscriptTurn
 
 log_option = click.option("--log", "log_path", type=click.Path(dir_okay=False), default=None,
                           help="Transcript log (default from config: transcripts.path).")
@@ -30,16 +32,17 @@ def transcripts_group() -> None:
 
 
 def _log_path(log_path: str | None, config_path: str | None) -> Path:
+    """``--log``, else ``transcripts.path`` of the config (read once, here), resolved as the bot resolves it."""
     if log_path:
         return Path(log_path)
-    from bot.transcripts.config import TranscriptsConfig
+    from csbot.settings import load_config
 
-    return TranscriptsConfig.from_file(config_path).log_path(config_path)
+    return load_config(config_path).paths.transcripts
 
 
 def _require_log(path: Path) -> None:
-    from bot.transcripts.jsonl import log_files
     from csbot.errors import StoreError
+    from csbot.transcripts import log_files
 
     if not log_files(path):
         raise StoreError(f"{path}: no transcript log here (see --log or transcripts.path in the config)")
@@ -62,8 +65,8 @@ def show_command(session_id: str, log_path: str | None, as_json: bool, config_pa
     Each turn shows the time, what the customer wrote, the intent and its confidence (with entities),
     the decision and its source, and the bot's reply with its buttons.
     """
-    from bot.transcripts.jsonl import iter_turns
     from csbot.errors import StoreError
+    from csbot.transcripts import iter_turns
 
     path = _log_path(log_path, config_path)
     _require_log(path)
@@ -101,19 +104,14 @@ def tail_command(log_path: str | None, session_id: str | None, lines: int, follo
     Following survives rotation and runs until Ctrl-C or ``--timeout``; it is on by default when stdout
     is a terminal.
     """
-    from bot.transcripts.jsonl import follow as follow_log
+    from csbot.transcripts import follow as follow_log
 
     path = _log_path(log_path, config_path)
     if follow is None:
         follow = sys.stdout.isatty()
     if not follow:
         _require_log(path)
-        stop = lambda: True
-    elif timeout is not None:
-        deadline = time.monotonic() + timeout
-        stop = lambda: time.monotonic() >= deadline
-    else:
-        stop = None
+    stop = _stop_after(0 if not follow else timeout)
     console = None if as_json else _console()
     try:
         for turn in follow_log(path, session_id, poll=0.2, stop=stop, last=lines):
@@ -124,6 +122,14 @@ def tail_command(log_path: str | None, session_id: str | None, lines: int, follo
             sys.stdout.flush()
     except KeyboardInterrupt:  # the normal way to end following
         return
+
+
+def _stop_after(seconds: float | None) -> Callable[[], bool] | None:
+    """When following stops: after ``seconds`` (0: once the existing turns are printed), or never (``None``)."""
+    if seconds is None:
+        return None
+    deadline = time.monotonic() + seconds
+    return lambda: time.monotonic() >= deadline
 
 
 # -- rendering --------------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """Actions of the Northwind Shop demo: each receives the session and its slots and returns template variables.
 
-They stand in for a shop's back-end by reading ``configs/demo/orders.json``. Order ``99999`` simulates a
-back-end failure, so the demo can show what a customer sees when an action fails.
+They stand in for a shop's back-end by reading ``configs/demo/orders.json`` (the packaged copy, found through
+:func:`csbot.home.configs_dir` in a checkout and in an installed wheel alike; ``$CSBOT_DEMO_ORDERS`` names another
+file). Order ``99999`` simulates a back-end failure, so the demo can show what a customer sees when an action fails.
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from bot.sessions.state import SessionState
+from csbot.home import configs_dir
 
 log = logging.getLogger(__name__)
 
-ORDERS = Path(os.environ.get("CSBOT_DEMO_ORDERS", Path(__file__).resolve().parents[2] / "configs" / "demo" / "orders.json"))
+#: Environment variable naming another orders file.
+ORDERS_ENV = "CSBOT_DEMO_ORDERS"
 STATUS_WORDS = {"processing": "being prepared", "shipped": "on its way", "out_for_delivery": "out for delivery today",
                 "delivered": "delivered", "cancelled": "cancelled", "returned": "returned"}
 
@@ -26,8 +29,14 @@ class OrderSystemError(RuntimeError):
     """The (simulated) order system failed."""
 
 
+def orders_path() -> Path:
+    """The orders file: ``$CSBOT_DEMO_ORDERS``, else the packaged ``configs/demo/orders.json``."""
+    override = os.environ.get(ORDERS_ENV)
+    return Path(override) if override else configs_dir() / "demo" / "orders.json"
+
+
 def _orders() -> dict[str, dict[str, Any]]:
-    return {str(o["order_id"]): o for o in json.loads(ORDERS.read_text(encoding="utf-8"))}
+    return {str(o["order_id"]): o for o in json.loads(orders_path().read_text(encoding="utf-8"))}
 
 
 async def _order(order_id: str) -> dict[str, Any] | None:

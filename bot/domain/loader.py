@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import re
 import string
@@ -15,6 +14,7 @@ from pydantic import ValidationError
 
 from bot.domain.schema import Domain
 from csbot.errors import ConfigError
+from csbot.plugins import ImportProblem, import_object
 
 #: Templates the dialogue manager itself uses; a domain may override their wording.
 SYSTEM_TEMPLATES = (
@@ -58,14 +58,11 @@ def _check_fields(text: str, known: set[str], path: str | Path, key: str) -> Non
         raise DomainError(path, key, f"unknown slot or variable {{{field}}} (declare the slot, or the action's 'provides')")
 
 
-def import_callable(path: str) -> Callable[..., Any]:
-    """The object at ``package.module:name`` (or ``package.module.name``); raises ImportError/AttributeError."""
-    module_name, _, attr = path.partition(":") if ":" in path else path.rpartition(".")
-    if not module_name or not attr:
-        raise ImportError(f"{path!r} is not a dotted path 'package.module:function'")
-    target = getattr(importlib.import_module(module_name), attr)
+def import_callable(path: str, setting: str = "action") -> Callable[..., Any]:
+    """The callable at ``package.module:name`` (or ``package.module.name``); :class:`ConfigError` otherwise."""
+    target = import_object(path, setting)
     if not callable(target):
-        raise TypeError(f"{path!r} is not callable")
+        raise ImportProblem(setting, f"{path!r} is not callable")
     return target
 
 
@@ -139,9 +136,9 @@ def check_domain(domain: Domain, path: str | Path) -> None:
 
 def _check_callable(dotted: str, path: str | Path, key: str) -> None:
     try:
-        target = import_callable(dotted)
-    except Exception as exc:  # ImportError, AttributeError, or any error raised while the module runs
-        raise DomainError(path, key, f"cannot import {dotted!r}: {exc.__class__.__name__}: {exc}") from exc
+        target = import_callable(dotted, key)
+    except ImportProblem as exc:
+        raise DomainError(path, key, exc.reason) from exc
     if not inspect.iscoroutinefunction(target):
         raise DomainError(path, key, f"{dotted!r} must be an async function (async def)")
 

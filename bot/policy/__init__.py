@@ -2,26 +2,16 @@
 
 from __future__ import annotations
 
-from bot.domain.loader import import_callable
 from bot.domain.schema import Domain
-from bot.policy.base import Decision, Policy
+from bot.policy.base import REPLY_INTENTS, STOP_INTENTS, Decision, Policy
 from bot.policy.rules import RulePolicy
-from csbot.errors import ConfigError
-
-POLICIES: dict[str, type[Policy]] = {"rules": RulePolicy}
+from csbot.plugins import POLICIES
 
 
 def create_policy(name: str, domain: Domain) -> Policy:
-    """The policy registered as ``name`` or the Policy subclass at dotted path ``name``; anything else raises."""
-    cls = POLICIES.get(name)
-    if cls is None:
-        try:
-            cls = import_callable(name)
-        except (ImportError, AttributeError, TypeError, ValueError) as exc:
-            raise ConfigError(f"unknown policy {name!r}: known {', '.join(POLICIES)} or a dotted path ({exc})") from exc
-        if not (isinstance(cls, type) and issubclass(cls, Policy)):
-            raise ConfigError(f"policy {name!r} is not a Policy subclass")
-    return cls(domain)
+    """The policy registered as ``name`` (:data:`csbot.plugins.POLICIES`) or the Policy subclass at dotted path
+    ``name``; anything else is a :class:`~csbot.errors.ConfigError` naming the domain's ``policy`` setting."""
+    return POLICIES.resolve(name)(domain)
 
 
-__all__ = ["POLICIES", "Decision", "Policy", "RulePolicy", "create_policy"]
+__all__ = ["REPLY_INTENTS", "STOP_INTENTS", "Decision", "Policy", "RulePolicy", "create_policy"]

@@ -4,33 +4,30 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from bot.domain.schema import Domain
 from bot.sessions.state import SessionState
+from bot.turns import Move, ReasonCode
 
 if TYPE_CHECKING:
     from nlu.schema import ParseResult
 
-Move = Literal[
-    "start",      # begin an intent: fill its slots, confirm if sensitive, run its action, answer its template
-    "fill_slot",  # the message answers (or corrects) a slot of the form in progress
-    "switch",     # a new intent in the middle of a form: put the form aside, start the new one
-    "cancel",     # the customer drops the form in progress
-    "chitchat",   # greeting, thanks...: answer without touching the form
-    "retrieve",   # search past answers
-    "handoff",    # a person takes over
-    "fallback",   # ask to rephrase
-]
+#: Intents that carry values or answers rather than a request of their own.
+REPLY_INTENTS = frozenset({"inform", "affirm", "deny"})
+#: Intents that drop what is in progress (and say "no" to a confirmation).
+STOP_INTENTS = frozenset({"stop", "cancel", "nevermind", "never_mind"})
 
 
 @dataclass
 class Decision:
-    """A move, the intent it concerns and why (kept in the transcript)."""
+    """A move, the intent it concerns, why as a :class:`~bot.turns.ReasonCode` (what code reads) and why in
+    prose (``reason``: for people, the transcript and the hand-over hook)."""
 
     move: Move
     intent: str | None = None
     reason: str = ""
+    code: ReasonCode = ReasonCode.UNSPECIFIED
 
 
 class Policy(abc.ABC):
@@ -42,3 +39,11 @@ class Policy(abc.ABC):
     @abc.abstractmethod
     def decide(self, state: SessionState, parse: ParseResult) -> Decision:
         """The move for this message in this session."""
+
+    def confident(self, parse: ParseResult) -> bool:
+        """Whether the parse is sure enough to act on: in scope, and the intent's confidence at its own
+        ``threshold`` or, without one, the domain's ``thresholds.intent``. The dialogue manager asks this
+        too (a yes or no at a confirmation is taken from the intent only when confident)."""
+        spec = self.domain.intents.get(parse.intent.name)
+        threshold = spec.threshold if spec is not None and spec.threshold is not None else self.domain.thresholds.intent
+        return not parse.out_of_scope and parse.intent.confidence >= threshold

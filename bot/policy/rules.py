@@ -4,15 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from bot.policy.base import Decision, Policy
+from bot.policy.base import REPLY_INTENTS, STOP_INTENTS, Decision, Policy
 from bot.sessions.state import SessionState
+from bot.turns import ReasonCode
 
 if TYPE_CHECKING:
     from nlu.schema import ParseResult
-
-#: Intents that carry values or answers rather than a request of their own.
-REPLY_INTENTS = frozenset({"inform", "affirm", "deny"})
-STOP_INTENTS = frozenset({"stop", "cancel", "nevermind", "never_mind"})
 
 
 class RulePolicy(Policy):
@@ -25,39 +22,42 @@ class RulePolicy(Policy):
     3. otherwise: chit-chat and intents with templates, slots or actions start; intents marked as
        questions, out-of-scope messages and low confidence go to retrieval; bare replies with no
        question pending fall back.
-    """
 
-    def confident(self, parse: ParseResult) -> bool:
-        name = parse.intent.name
-        spec = self.domain.intents.get(name)
-        threshold = spec.threshold if spec is not None and spec.threshold is not None else self.domain.thresholds.intent
-        return not parse.out_of_scope and parse.intent.confidence >= threshold
+    "Confident" is :meth:`Policy.confident`: the intent's threshold (or the domain's), and in scope.
+    """
 
     def decide(self, state: SessionState, parse: ParseResult) -> Decision:
         name = parse.intent.name
         spec = self.domain.intents.get(name)
         confident = self.confident(parse)
         if confident and spec is not None and spec.handoff:
-            return Decision("handoff", name, "the customer asked for a person" if name != "complaint" else "complaint")
-        if state.active_intent is not None:
+            if name == "complaint":
+                return Decision("handoff", name, "complaint", ReasonCode.COMPLAINT)
+            return Decision("handoff", name, "the customer asked for a person", ReasonCode.ASKED_FOR_PERSON)
+        active = state.active_intent
+        if active is not None:
             if confident and name in STOP_INTENTS:
-                return Decision("cancel", state.active_intent, "the customer dropped the form")
+                return Decision("cancel", active, "the customer dropped the form", ReasonCode.FORM_DROPPED)
             if confident and spec is not None and spec.chitchat:
-                return Decision("chitchat", name, "small talk during a form")
+                return Decision("chitchat", name, "small talk during a form", ReasonCode.SMALL_TALK)
             if confident and spec is not None and spec.retrieve:
-                return Decision("retrieve", name, f"a question during {state.active_intent}")
-            if confident and spec is not None and name not in REPLY_INTENTS and name != state.active_intent:
-                return Decision("switch", name, f"new request during {state.active_intent}")
-            return Decision("fill_slot", state.active_intent, "answer to the slot asked")
+                return Decision("retrieve", name, f"a question during {active}", ReasonCode.QUESTION)
+            if confident and spec is not None and name not in REPLY_INTENTS and name != active:
+                return Decision("switch", name, f"new request during {active}", ReasonCode.TOPIC_SWITCH)
+            return Decision("fill_slot", active, "answer to the slot asked", ReasonCode.SLOT_ANSWER)
         if confident and spec is not None:
             if spec.chitchat:
-                return Decision("chitchat", name)
+                return Decision("chitchat", name, code=ReasonCode.SMALL_TALK)
             if spec.retrieve:
-                return Decision("retrieve", name, "a question for the Q&A index")
+                return Decision("retrieve", name, "a question for the Q&A index", ReasonCode.QUESTION)
             if name in STOP_INTENTS:
-                return Decision("chitchat", name, "nothing to stop") if self.domain.template_name(name) else Decision("fallback", name)
+                if self.domain.template_name(name):
+                    return Decision("chitchat", name, "nothing to stop", ReasonCode.NOTHING_TO_STOP)
+                return Decision("fallback", name, code=ReasonCode.NOTHING_TO_STOP)
             if name in REPLY_INTENTS and not self.domain.template_name(name):
-                return Decision("fill_slot", None, "a value or correction with no question pending")
-            return Decision("start", name)
-        reason = "out of scope" if parse.out_of_scope else f"low confidence {parse.intent.confidence:.2f}"
-        return Decision("retrieve", name, reason)
+                return Decision("fill_slot", None, "a value or correction with no question pending",
+                                ReasonCode.VALUE_WITHOUT_QUESTION)
+            return Decision("start", name, code=ReasonCode.INTENT_RECOGNISED)
+        if parse.out_of_scope:
+            return Decision("retrieve", name, "out of scope", ReasonCode.OUT_OF_SCOPE)
+        return Decision("retrieve", name, f"low confidence {parse.intent.confidence:.2f}", ReasonCode.LOW_CONFIDENCE)

@@ -1,6 +1,6 @@
 """Session state and where it is kept between messages: in memory (one process) or in Redis (shared).
 
-``create_store(SessionsConfig.from_file())`` builds the configured store. Redis is imported only when the
+``create_store(config.sessions)`` builds the store a :class:`csbot.settings.Config` names. Redis is imported only when the
 Redis store is used, so importing this package stays light.
 """
 

@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 from pydantic import BaseModel, ConfigDict, Field
-
-from csbot.config import load_section, validated
 
 #: Environment variable that overrides ``sessions.url`` (set per deployment, kept out of config files).
 REDIS_URL_ENV = "CSBOT_REDIS_URL"
@@ -23,17 +18,7 @@ class SessionsConfig(BaseModel):
     )
     url: str = Field("redis://127.0.0.1:6379/0", min_length=1, description="Redis URL (redis store)")
     namespace: str = Field("csbot", pattern=r"^[^\s:]+$", description="key prefix, so bots can share a Redis")
-    ttl_seconds: int = Field(86400, ge=1, description="a session untouched this long is forgotten")
+    ttl_seconds: int = Field(86400, gt=0, description="a session untouched this long is forgotten")
     lock_timeout_seconds: float = Field(10, gt=0, description="a turn lock expires after this long")
     lock_wait_seconds: float = Field(15, ge=0, description="a turn waits this long for a locked session")
     socket_timeout_seconds: float = Field(2, gt=0, description="Redis connect and command timeout")
-
-    @classmethod
-    def from_file(cls, path: str | Path | None = None, **overrides: object) -> SessionsConfig:
-        """Defaults from the config file's ``sessions`` section, ``$CSBOT_REDIS_URL``, then non-None overrides."""
-        values = load_section("sessions", path, cls)
-        env_url = os.environ.get(REDIS_URL_ENV)
-        if env_url:
-            values["url"] = env_url
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return validated(cls, values, "session options")

@@ -2,26 +2,24 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 
 from bot.sessions.base import SessionStore
 from bot.sessions.config import SessionsConfig
 from csbot.errors import ConfigError
+from csbot.plugins import SESSION_STORES
 
 logger = logging.getLogger(__name__)
 
-#: Registered store names and the classes they stand for (imported on use, so redis stays unloaded).
-STORES = {
-    "memory": "bot.sessions.memory:MemorySessionStore",
-    "redis": "bot.sessions.redis:RedisSessionStore",
-}
-
 
 def create_store(config: SessionsConfig | None = None) -> SessionStore:
-    """The store ``config.store`` names, built from the config; unknown or unusable → :class:`ConfigError`."""
+    """The store ``config.store`` names (see :data:`csbot.plugins.SESSION_STORES`), built from the config.
+
+    An unknown name, or a class that is not a complete :class:`SessionStore`, is a :class:`ConfigError`
+    naming ``sessions.store``.
+    """
     config = config if config is not None else SessionsConfig()
-    cls = store_class(config.store)
+    cls: type[SessionStore] = SESSION_STORES.resolve(config.store)
     try:
         store = cls.from_config(config)
     except TypeError as exc:
@@ -30,33 +28,4 @@ def create_store(config: SessionsConfig | None = None) -> SessionStore:
     return store
 
 
-def store_class(name: str) -> type[SessionStore]:
-    """Resolve ``memory``, ``redis``, ``package.module:Class`` or ``package.module.Class`` to a class."""
-    target = STORES.get(name, name)
-    if ":" in target:
-        module_name, _, attr = target.partition(":")
-    elif "." in target:
-        module_name, _, attr = target.rpartition(".")
-    else:
-        known = ", ".join(sorted(STORES))
-        raise ConfigError(
-            f"sessions.store {name!r} is not a known store ({known}) nor a dotted path such as package.module:Class"
-        )
-    if not module_name or not attr:
-        raise ConfigError(f"sessions.store {name!r}: expected package.module:Class")
-    try:
-        module = importlib.import_module(module_name)
-    except Exception as exc:  # ImportError, or any error raised while the module runs
-        raise ConfigError(f"sessions.store {name!r}: cannot import {module_name!r}: {exc}") from exc
-    cls = module
-    for part in attr.split("."):
-        try:
-            cls = getattr(cls, part)
-        except AttributeError as exc:
-            raise ConfigError(f"sessions.store {name!r}: {module_name!r} has no attribute {attr!r}") from exc
-    if not (isinstance(cls, type) and issubclass(cls, SessionStore)):
-        raise ConfigError(f"sessions.store {name!r} is not a SessionStore subclass")
-    if getattr(cls, "__abstractmethods__", None):
-        missing = ", ".join(sorted(cls.__abstractmethods__))
-        raise ConfigError(f"sessions.store {name!r} does not implement {missing}")
-    return cls
+__all__ = ["create_store"]

@@ -14,9 +14,10 @@ reads the state, another writes the state and releases the lock. The write is fe
 the turn outlived its lock and another turn holds the session now, nothing is written and
 :class:`~csbot.errors.LockTimeoutError` is raised, so the other turn's update is never overwritten.
 
-Every Redis failure is raised as :class:`~csbot.errors.StoreUnavailableError` naming the URL (password
-masked); nothing falls back to memory. redis-py reconnects by itself, so once the server is back the
-next call works again.
+A Redis failure is raised as :class:`~csbot.errors.StoreUnavailableError` when the server does not answer
+(a refused command as :class:`~csbot.errors.StoreError`), naming the URL with its password masked (see
+:mod:`csbot.redis_client`); nothing falls back to memory. redis-py reconnects by itself, so once the
+server is back the next call works again.
 """
 
 from __future__ import annotations
@@ -24,22 +25,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import re
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, TypeVar
 
 import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialWithJitterBackoff
-from redis.exceptions import AuthenticationError, NoPermissionError, RedisError
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import RedisError
 
 from bot.sessions.base import SessionStore, decode_state, encode_state
 from bot.sessions.state import SessionState
-from csbot.errors import ConfigError, LockTimeoutError, StoreUnavailableError
+from csbot.errors import ConfigError, LockTimeoutError, StoreError
+from csbot.redis_client import client_from_url, mask_url, translate
 
 if TYPE_CHECKING:
     from typing import Self
@@ -104,20 +101,6 @@ return 0
 """
 
 
-def mask_url(url: str) -> str:
-    """``url`` with any password replaced by ``***`` (in the user info and in a ``password=`` query)."""
-    match = re.match(r"^([^:/?#]+://)([^/?#]*)(.*)$", url)
-    if match is None:
-        return re.sub(r"(?i)([?&]password=)[^&#]*", r"\1***", url)
-    scheme, authority, tail = match.groups()
-    if "@" in authority:
-        userinfo, host = authority.rsplit("@", 1)
-        if ":" in userinfo:
-            userinfo = userinfo.split(":", 1)[0] + ":***"
-        authority = f"{userinfo}@{host}"
-    return scheme + authority + re.sub(r"(?i)([?&]password=)[^&#]*", r"\1***", tail)
-
-
 class RedisSessionStore(SessionStore):
     """Sessions in Redis, shared by every process that uses the same URL and namespace."""
 
@@ -146,18 +129,9 @@ class RedisSessionStore(SessionStore):
         self.lock_timeout_seconds = lock_timeout_seconds
         self.lock_wait_seconds = lock_wait_seconds
         self._lock_ms = max(1, round(lock_timeout_seconds * 1000))
-        try:
-            # One quick retry covers a pooled connection that died with a restarted server (every
-            # command here is safe to repeat); more would only make a real outage slower to report.
-            self._redis: aioredis.Redis = aioredis.Redis.from_url(
-                url,
-                decode_responses=True,
-                socket_timeout=socket_timeout,
-                socket_connect_timeout=socket_timeout,
-                retry=Retry(ExponentialWithJitterBackoff(cap=0.1, base=0.01), retries=1),
-            )
-        except ValueError as exc:
-            raise ConfigError(f"sessions.url {self.display_url!r} is not a Redis URL: {exc}") from exc
+        # One quick retry covers a pooled connection that died with a restarted server (every command here
+        # is safe to repeat); more would only make a real outage slower to report.
+        self._redis: aioredis.Redis = client_from_url(url, socket_timeout, decode_responses=True, retries=1)
         self._acquire_script = self._redis.register_script(ACQUIRE_SCRIPT)
         self._release_script = self._redis.register_script(RELEASE_SCRIPT)
         self._acquire_load_script = self._redis.register_script(ACQUIRE_AND_LOAD_SCRIPT)
@@ -261,12 +235,16 @@ class RedisSessionStore(SessionStore):
     async def _acquire(self, session_id: str, key: str, attempt: Callable[[], Awaitable[T]], token: str) -> T:
         """Run ``attempt`` until it reports the lock taken (a truthy reply, or a list starting with 1)."""
         loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
         deadline = loop.time() + self.lock_wait_seconds
         try:
             while True:
                 reply = await self._run(f"locking session {session_id!r}", attempt())
                 if (reply[0] if isinstance(reply, list) else reply):
                     return reply
+                if task is not None and task.cancelling():
+                    # redis-py can swallow a cancellation that lands mid-command: stop polling all the same
+                    raise asyncio.CancelledError
                 remaining = deadline - loop.time()
                 if remaining <= 0:
                     raise LockTimeoutError(
@@ -295,22 +273,12 @@ class RedisSessionStore(SessionStore):
         """Release after a failed turn: a Redis error here is logged, the turn's own error propagates."""
         try:
             await self._release(session_id, key, token, held)
-        except StoreUnavailableError as exc:
+        except StoreError as exc:
             logger.warning("%s; the lock expires by itself after %g s", exc, self.lock_timeout_seconds)
 
     async def _run(self, what: str, command: Awaitable[T]) -> T:
-        """Await one Redis command, translating every Redis or socket error into StoreUnavailableError."""
+        """Await one Redis command; a Redis or socket error is raised as :func:`csbot.redis_client.translate` gives it."""
         try:
             return await command
         except (RedisError, OSError) as exc:
-            if isinstance(exc, (AuthenticationError, NoPermissionError)):
-                hint = "check the user name and password in sessions.url or CSBOT_REDIS_URL"
-            elif isinstance(exc, (RedisConnectionError, RedisTimeoutError, OSError)):
-                hint = "is redis-server running and reachable there? Set sessions.url or CSBOT_REDIS_URL"
-            else:
-                hint = "the server refused the command"
-            reason = str(exc) or type(exc).__name__
-            raise StoreUnavailableError(
-                f"session store: Redis at {self.display_url} failed during {what}: {reason} ({hint})"
-            ) from exc
-
+            raise translate(exc, "session store", self.url, what) from exc

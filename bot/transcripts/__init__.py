@@ -1,14 +1,15 @@
-"""The transcript log: one :class:`TranscriptTurn` per turn, to a JSONL file and optionally a Redis stream.
+"""Where the bot records its turns: a JSONL file and optionally a Redis stream, teed, off the reply path.
 
-Build the sink with :meth:`TranscriptsConfig.create_sink`; read logs back with :func:`iter_turns` and
-:func:`follow` (``csbot transcripts show`` / ``tail``).
+Build the sink with :func:`create_sink` from the ``transcripts`` config section. The record itself
+(:class:`~csbot.transcripts.TranscriptTurn`) and reading logs back (``iter_turns``, ``follow``) live in
+:mod:`csbot.transcripts`, where training can read them without importing the bot.
 """
 
 from bot.transcripts.background import BackgroundSink
 from bot.transcripts.base import TeeSink, TranscriptSink
 from bot.transcripts.config import TranscriptsConfig
-from bot.transcripts.jsonl import JsonlTranscriptLog, follow, iter_turns, log_files
-from bot.transcripts.record import TranscriptTurn
+from bot.transcripts.factory import create_sink
+from bot.transcripts.jsonl import JsonlTranscriptLog
 from bot.transcripts.redis_stream import RedisTranscriptStream
 
 __all__ = [
@@ -17,9 +18,6 @@ __all__ = [
     "RedisTranscriptStream",
     "TeeSink",
     "TranscriptSink",
-    "TranscriptTurn",
     "TranscriptsConfig",
-    "follow",
-    "iter_turns",
-    "log_files",
+    "create_sink",
 ]

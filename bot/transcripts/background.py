@@ -12,8 +12,8 @@ import contextlib
 import logging
 
 from bot.transcripts.base import TranscriptSink
-from bot.transcripts.record import TranscriptTurn
 from csbot.errors import StoreError
+from csbot.transcripts import TranscriptTurn
 
 log = logging.getLogger(__name__)
 
@@ -39,23 +39,33 @@ class BackgroundSink(TranscriptSink):
         self._closed = False
 
     @property
-    def sinks(self) -> list[TranscriptSink]:
-        """The sinks behind the queue (what a start-up check pings)."""
-        return list(getattr(self.inner, "sinks", [self.inner]))
-
-    @property
     def queued(self) -> int:
         """Turns waiting to be written."""
         return self._queue.qsize() if self._queue is not None else 0
+
+    async def start(self) -> None:
+        """Start the sink behind the queue, then the writer task (on the running loop, which serves the turns)."""
+        if self._closed:
+            raise StoreError(f"the transcript sink {self.inner!r} is closed")
+        await self.inner.start()
+        self._start_writer()
+
+    async def ping(self) -> None:
+        """Ping the sink behind the queue."""
+        await self.inner.ping()
 
     async def append(self, turn: TranscriptTurn) -> None:
         """Queue the turn; raises :class:`StoreError` once the sink is closed."""
         if self._closed:
             raise StoreError(f"the transcript sink {self.inner!r} is closed")
-        if self._queue is None:  # created here so that both live on the loop that serves the turns
+        await self._start_writer().put(turn)  # not started: the first turn starts the writer
+
+    def _start_writer(self) -> asyncio.Queue[TranscriptTurn]:
+        """The queue, and the task draining it; created on first use, so both live on the loop serving turns."""
+        if self._queue is None:
             self._queue = asyncio.Queue(self.max_queued)
             self._writer = asyncio.create_task(self._drain(), name="transcript writer")
-        await self._queue.put(turn)
+        return self._queue
 
     async def _drain(self) -> None:
         assert self._queue is not None

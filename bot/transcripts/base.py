@@ -1,25 +1,50 @@
 """Where transcript turns go: the :class:`TranscriptSink` interface and :class:`TeeSink`, which fans out to several.
 
-The dialogue manager appends one :class:`~bot.transcripts.record.TranscriptTurn` per turn to a single sink;
-a deployment that keeps both the JSONL file and a Redis stream hands it a ``TeeSink`` of the two.
+The dialogue manager appends one :class:`~csbot.transcripts.TranscriptTurn` per turn to a single sink;
+a deployment that keeps both the JSONL file and a Redis stream hands it a ``TeeSink`` of the two
+(:func:`bot.transcripts.factory.create_sink` builds it from the ``transcripts`` config). A sink's life:
+``start`` (open files, connect), ``ping`` at start-up (does the destination answer?), ``append`` per
+turn, ``close``.
 """
 
 from __future__ import annotations
 
 import abc
 import asyncio
-import json
 import logging
 from collections.abc import Iterable
-from typing import Any, Self
+from pathlib import Path
+from typing import TYPE_CHECKING, Self
 
-from bot.transcripts.record import TranscriptTurn
+from csbot.transcripts import TranscriptTurn
+
+if TYPE_CHECKING:
+    from bot.transcripts.config import TranscriptsConfig
 
 log = logging.getLogger(__name__)
 
 
 class TranscriptSink(abc.ABC):
-    """An append-only destination for transcript turns; usable as ``async with sink: ...``."""
+    """An append-only destination for transcript turns; usable as ``async with sink: ...`` (start, then close).
+
+    Backends implement :meth:`append` and :meth:`close`; :meth:`start`, :meth:`ping` and
+    :meth:`from_config` have defaults.
+    """
+
+    @classmethod
+    def from_config(cls, config: TranscriptsConfig, log_path: Path, redis_url: str | None) -> Self | None:
+        """The sink as the ``transcripts`` config section sets it up (what ``create_sink`` calls for each of
+        ``transcripts.sinks``), or ``None`` when it has nothing to do in this deployment (the Redis stream
+        without a Redis session store); ``log_path`` is the resolved ``transcripts.path``, ``redis_url`` the
+        session store's URL when it is Redis. The default takes no settings: ``cls()``."""
+        return cls()
+
+    async def start(self) -> None:
+        """Open files, connect (before the first turn); an error here is raised, not logged."""
+
+    async def ping(self) -> None:
+        """Check that the destination answers (at start-up); raise a :class:`~csbot.errors.StoreError`
+        (:class:`~csbot.errors.StoreUnavailableError` for a server that does not answer) when not."""
 
     @abc.abstractmethod
     async def append(self, turn: TranscriptTurn) -> None:
@@ -30,6 +55,7 @@ class TranscriptSink(abc.ABC):
         """Release files and connections; the sink is not used afterwards."""
 
     async def __aenter__(self) -> Self:
+        await self.start()
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -55,6 +81,16 @@ class TeeSink(TranscriptSink):
     def failing(self) -> list[TranscriptSink]:
         """The sinks whose most recent append failed."""
         return [self.sinks[i] for i in sorted(self._failures)]
+
+    async def start(self) -> None:
+        """Start every sink, in order; the first error is raised (start-up must fail clearly)."""
+        for sink in self.sinks:
+            await sink.start()
+
+    async def ping(self) -> None:
+        """Ping every sink, in order; the first error is raised."""
+        for sink in self.sinks:
+            await sink.ping()
 
     async def append(self, turn: TranscriptTurn) -> None:
         """Append to all sinks concurrently; never raises a sink's error (see the class docstring)."""
@@ -85,26 +121,4 @@ class TeeSink(TranscriptSink):
         return f"TeeSink({self.sinks!r})"
 
 
-def _json_default(value: Any) -> Any:
-    """numpy scalars and arrays as plain numbers and lists; anything else unknown as its ``str``."""
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    if isinstance(value, (set, frozenset, tuple)):
-        return list(value)
-    return str(value)
-
-
-def turn_to_json(turn: TranscriptTurn) -> str:
-    """One turn as one line of compact JSON (no newline inside: JSON escapes them in strings)."""
-    return json.dumps(turn.to_dict(copy=False), ensure_ascii=False, separators=(",", ":"), default=_json_default)
-
-
-def turn_from_json(text: str | bytes) -> TranscriptTurn:
-    """The inverse of :func:`turn_to_json`; raises ``ValueError`` with the reason when it is not a turn."""
-    data = json.loads(text)
-    if not isinstance(data, dict):
-        raise ValueError(f"expected a JSON object, got {type(data).__name__}")  # noqa: TRY004 - bad data, one error type
-    try:
-        return TranscriptTurn.from_dict(data)
-    except TypeError as exc:
-        raise ValueError(f"not a transcript turn: {exc}") from exc
+__all__ = ["TeeSink", "TranscriptSink"]

@@ -1,9 +1,10 @@
-"""The transcript log as JSON lines on disk, safe for many writers, rotated by size, readable live.
+"""Writing the transcript log as JSON lines on disk, safe for many writers, rotated by size.
 
-Layout: ``log.jsonl`` is written; rotation renames it to ``log.jsonl.1`` (the previous ``.1`` becomes
-``.2`` and so on up to ``.N``; the oldest is dropped). ``log.jsonl.lock`` is the lock file every writer
-takes with ``fcntl.flock`` around each append and rotation; readers take it shared while they open the
-set of files, so they see a consistent set.
+Layout (read back by :mod:`csbot.transcripts`: ``iter_turns``, ``follow``): ``log.jsonl`` is written;
+rotation renames it to ``log.jsonl.1`` (the previous ``.1`` becomes ``.2`` and so on up to ``.N``; the
+oldest is dropped). ``log.jsonl.lock`` is the lock file every writer takes with ``fcntl.flock`` around
+each append and rotation; readers take it shared while they open the set of files, so they see a
+consistent set.
 
 Each turn is one line written by one ``os.write`` on an ``O_APPEND`` descriptor while the lock is held,
 so lines from threads and from separate processes (several ``csbot serve`` workers on one host) never
@@ -20,29 +21,21 @@ import contextlib
 import fcntl
 import logging
 import os
-import re
 import threading
-import time
-from collections import deque
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import TYPE_CHECKING, Self
 
-from bot.transcripts.base import TranscriptSink, turn_from_json, turn_to_json
-from bot.transcripts.record import TranscriptTurn
-from csbot.errors import ConfigError, DataError, StoreError
+from bot.transcripts.base import TranscriptSink
+from csbot.errors import ConfigError, StoreError
+from csbot.transcripts import TranscriptTurn, lock_path, turn_to_json
+
+if TYPE_CHECKING:
+    from bot.transcripts.config import TranscriptsConfig
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_BYTES = 50 * 1024 * 1024
 DEFAULT_BACKUPS = 5
-_CHUNK = 1 << 16
-
-
-def lock_path(path: str | Path) -> Path:
-    """The lock file beside a log: ``<path>.lock``."""
-    return Path(f"{path}.lock")
 
 
 class JsonlTranscriptLog(TranscriptSink):
@@ -69,8 +62,33 @@ class JsonlTranscriptLog(TranscriptSink):
         self._pid = os.getpid()
         self._closed = False
 
+    @classmethod
+    def from_config(cls, config: TranscriptsConfig, log_path: Path, redis_url: str | None) -> Self:
+        """The log at ``log_path`` (the resolved ``transcripts.path``), rotated as the section says."""
+        return cls(log_path, config.max_bytes, config.backups)
+
     def __repr__(self) -> str:
         return f"JsonlTranscriptLog({str(self.path)!r})"
+
+    async def start(self) -> None:
+        """Create the folder and open the log and its lock file, so a path that cannot be written fails now."""
+        await asyncio.to_thread(self._open)
+
+    def _open(self) -> None:
+        with self._mutex:
+            if self._closed:
+                raise StoreError(f"{self.path}: the transcript log is closed")
+            self._forget_if_forked()
+            try:
+                lock_fd = self._lock_file()
+                fcntl.flock(lock_fd, fcntl.LOCK_EX)
+                try:
+                    self._current_file()
+                finally:
+                    fcntl.flock(lock_fd, fcntl.LOCK_UN)
+            except OSError as exc:
+                self._close_fds()
+                raise StoreError(f"{self.path}: cannot open the transcript log: {exc.strerror or exc}") from exc
 
     async def append(self, turn: TranscriptTurn) -> None:
         """Append one turn as one line, off the event loop; raises :class:`StoreError` when it cannot."""
@@ -101,9 +119,7 @@ class JsonlTranscriptLog(TranscriptSink):
         with self._mutex:
             if self._closed:
                 raise StoreError(f"{self.path}: the transcript log is closed")
-            if self._pid != os.getpid():  # forked: a shared open file description would share the flock
-                self._fd = self._lock_fd = self._file_id = None
-                self._pid = os.getpid()
+            self._forget_if_forked()
             try:
                 lock_fd = self._lock_file()
                 fcntl.flock(lock_fd, fcntl.LOCK_EX)
@@ -119,6 +135,12 @@ class JsonlTranscriptLog(TranscriptSink):
             except OSError as exc:
                 self._close_fds()  # start afresh next time
                 raise StoreError(f"{self.path}: cannot write the transcript log: {exc.strerror or exc}") from exc
+
+    def _forget_if_forked(self) -> None:
+        """In a forked child, drop the parent's descriptors: a shared open file description would share the flock."""
+        if self._pid != os.getpid():
+            self._fd = self._lock_fd = self._file_id = None
+            self._pid = os.getpid()
 
     def _lock_file(self) -> int:
         if self._lock_fd is None:
@@ -167,240 +189,4 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[written:]
 
 
-# -- reading ----------------------------------------------------------------------------------------
-
-
-def log_files(path: str | Path) -> list[Path]:
-    """The existing files of a log, oldest first: ``.N`` ... ``.1``, then the current file."""
-    path = Path(path)
-    pattern = re.compile(re.escape(path.name) + r"\.(\d+)")
-    backups: list[tuple[int, Path]] = []
-    with contextlib.suppress(FileNotFoundError, NotADirectoryError):
-        for entry in os.scandir(path.parent if str(path.parent) else "."):
-            match = pattern.fullmatch(entry.name)
-            if match and entry.is_file():
-                backups.append((int(match.group(1)), path.parent / entry.name))
-    files = [p for _, p in sorted(backups, reverse=True)]
-    if path.is_file():
-        files.append(path)
-    return files
-
-
-@dataclass
-class _Opened:
-    path: Path  # its name when opened
-    file: BinaryIO
-    file_id: tuple[int, int]
-    current: bool
-
-
-def _snapshot(path: Path) -> list[_Opened]:
-    """Open every file of the log, oldest first, under a shared lock so no rotation runs meanwhile.
-
-    Open descriptors keep reading the same files however they are renamed later.
-    """
-    lock_fd = None
-    with contextlib.suppress(OSError):
-        lock_fd = os.open(lock_path(path), os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        if lock_fd is not None:
-            fcntl.flock(lock_fd, fcntl.LOCK_SH)
-        opened = []
-        for name in log_files(path):
-            try:
-                file = open(name, "rb", buffering=0)  # noqa: SIM115 - handed to the caller
-            except FileNotFoundError:  # renamed by a writer that does not lock
-                continue
-            st = os.fstat(file.fileno())
-            opened.append(_Opened(name, file, (st.st_dev, st.st_ino), name == path))
-        return opened
-    finally:
-        if lock_fd is not None:
-            os.close(lock_fd)  # releases the shared lock
-
-
-class _LineReader:
-    """Complete lines of one open file as they appear, numbered; a partial last line waits for its end."""
-
-    def __init__(self, opened: _Opened) -> None:
-        self.path, self.file, self.file_id = opened.path, opened.file, opened.file_id
-        self.line = 0
-        self._partial = b""
-
-    def chunk(self) -> list[tuple[int, bytes]] | None:
-        """The lines completed by the next read, or ``None`` at the end of the file for now."""
-        data = self.file.read(_CHUNK)
-        if not data:
-            return None
-        *lines, self._partial = (self._partial + data).split(b"\n")
-        numbered = []
-        for raw in lines:
-            self.line += 1
-            numbered.append((self.line, raw))
-        return numbered
-
-    def rest(self) -> tuple[int, bytes] | None:
-        """A last line without a newline, if any (a write in progress, or a truncated file)."""
-        if not self._partial:
-            return None
-        return self.line + 1, self._partial
-
-    def close(self) -> None:
-        self.file.close()
-
-
-def _parse(raw: bytes, path: Path, line: int) -> TranscriptTurn | None:
-    if not raw.strip():
-        return None
-    try:
-        return turn_from_json(raw)
-    except ValueError as exc:
-        raise DataError(f"malformed transcript line: {exc}", path, line) from exc
-
-
-def _turns_of(reader: _LineReader, session_id: str | None, *, final: bool) -> Iterator[TranscriptTurn]:
-    """Every complete turn left in ``reader``; with ``final``, a newline-less last line too."""
-    while (lines := reader.chunk()) is not None:
-        for number, raw in lines:
-            turn = _parse(raw, reader.path, number)
-            if turn is not None and (session_id is None or turn.session_id == session_id):
-                yield turn
-    rest = reader.rest() if final else None
-    if rest is not None:
-        turn = _parse(rest[1], reader.path, rest[0])
-        if turn is not None and (session_id is None or turn.session_id == session_id):
-            yield turn
-
-
-def iter_turns(path: str | Path, session_id: str | None = None) -> Iterator[TranscriptTurn]:
-    """Every turn of a log (of one session when given), oldest first: rotated files, then the current.
-
-    A malformed line raises :class:`DataError` naming the file and line. A newline-less last line of the
-    current file is an append in progress and is skipped unless it already parses.
-    """
-    opened = _snapshot(Path(path))
-    try:
-        for item in opened:
-            reader = _LineReader(item)
-            yield from _turns_of(reader, session_id, final=not item.current)
-            rest = reader.rest() if item.current else None
-            if rest is not None:
-                try:
-                    turn = _parse(rest[1], reader.path, rest[0])
-                except DataError:
-                    continue
-                if turn is not None and (session_id is None or turn.session_id == session_id):
-                    yield turn
-    finally:
-        for item in opened:
-            item.file.close()
-
-
-class _Event(Protocol):
-    def is_set(self) -> bool: ...
-
-    def wait(self, timeout: float | None = None) -> bool: ...
-
-
-def follow(
-    path: str | Path,
-    session_id: str | None = None,
-    poll: float = 0.2,
-    stop: _Event | Callable[[], bool] | None = None,
-    last: int = 0,
-) -> Iterator[TranscriptTurn]:
-    """Yield turns as they are appended to a log, like ``tail -F``; runs until ``stop`` says so.
-
-    ``last`` > 0 first yields up to that many existing turns (of the session, when given); there is no
-    gap or repeat between them and the live ones. ``stop`` is a ``threading.Event`` or a callable
-    returning true to end; it is checked every ``poll`` seconds while idle. The log may not exist yet.
-    Rotation is followed: when the path names a new file, the rest of the old one is read, then every
-    file rotated in since (the log may have rotated several times between two polls), then the new one.
-    """
-    path = Path(path)
-    should_stop: Callable[[], bool]
-    if stop is None:
-        should_stop, wait = (lambda: False), time.sleep
-    elif hasattr(stop, "is_set") and hasattr(stop, "wait"):
-        should_stop, wait = stop.is_set, stop.wait
-    else:
-        should_stop, wait = stop, time.sleep  # type: ignore[assignment]
-
-    def matches(turn: TranscriptTurn | None) -> bool:
-        return turn is not None and (session_id is None or turn.session_id == session_id)
-
-    reader: _LineReader | None = None
-    opened = _snapshot(path)
-    seen = {item.file_id for item in opened}
-    try:
-        if opened and opened[-1].current:
-            reader = _LineReader(opened.pop())
-        recent: deque[TranscriptTurn] = deque(maxlen=max(last, 1))
-        if reader is not None:
-            while (lines := reader.chunk()) is not None:
-                if last > 0:
-                    recent.extend(t for t in (_parse(raw, reader.path, n) for n, raw in lines) if matches(t))
-        if last > 0:
-            older: list[TranscriptTurn] = []
-            for item in reversed(opened):  # newest rotated file first, only as far back as needed
-                if len(older) + len(recent) >= last:
-                    break
-                older = list(_turns_of(_LineReader(item), session_id, final=True)) + older
-            _close_all(opened)
-            need = last - len(recent)
-            yield from (older[-need:] if need > 0 else []) + list(recent)
-        _close_all(opened)
-
-        while not should_stop():
-            if reader is not None:
-                progressed = False
-                while (lines := reader.chunk()) is not None:
-                    progressed = True
-                    for number, raw in lines:
-                        turn = _parse(raw, reader.path, number)
-                        if matches(turn):
-                            yield turn  # type: ignore[misc]
-                    if should_stop():
-                        return
-                if progressed:
-                    continue
-                if not _moved(path, reader.file_id):
-                    wait(poll)
-                    continue
-                # Rotated or removed: finish the old file, then take in whatever is new.
-                yield from _turns_of(reader, session_id, final=True)
-                reader.close()
-                reader = None
-            opened = _snapshot(path)
-            unseen = [item for item in opened if item.file_id not in seen]
-            seen = {item.file_id for item in opened}
-            for item in unseen:
-                if item.current:
-                    reader = _LineReader(item)
-                    opened.remove(item)  # kept open by the reader
-                else:
-                    yield from _turns_of(_LineReader(item), session_id, final=True)
-            _close_all(opened)
-            if reader is None:
-                wait(poll)
-    finally:
-        _close_all(opened)
-        if reader is not None:
-            reader.close()
-
-
-def _close_all(opened: list[_Opened]) -> None:
-    for item in opened:
-        item.file.close()
-
-
-def _moved(path: Path, file_id: tuple[int, int]) -> bool:
-    """Whether ``path`` no longer names the file we are reading."""
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return True
-    return (st.st_dev, st.st_ino) != file_id
-
-
-__all__ = ["DEFAULT_BACKUPS", "DEFAULT_MAX_BYTES", "JsonlTranscriptLog", "follow", "iter_turns", "log_files"]
+__all__ = ["DEFAULT_BACKUPS", "DEFAULT_MAX_BYTES", "JsonlTranscriptLog"]

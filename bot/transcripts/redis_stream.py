@@ -7,65 +7,49 @@ it a recent window; the JSONL file is the complete record.
 
 from __future__ import annotations
 
-from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Self
 
-from bot.transcripts.base import TranscriptSink, turn_from_json, turn_to_json
-from bot.transcripts.record import TranscriptTurn
-from csbot.errors import ConfigError, DataError, StoreError, StoreUnavailableError
+from bot.transcripts.base import TranscriptSink
+from csbot.errors import ConfigError, DataError, StoreError
+from csbot.redis_client import client_from_url, mask_url, translate
+from csbot.transcripts import TranscriptTurn, turn_from_json, turn_to_json
+
+if TYPE_CHECKING:
+    from bot.transcripts.config import TranscriptsConfig
 
 _PAGE = 1000
-
-
-def mask_url(url: str) -> str:
-    """The URL with its password replaced by ``***``, fit for messages and logs."""
-    try:
-        parts = urlsplit(url)
-        password = parts.password
-    except ValueError:
-        return "<invalid Redis URL>"
-    if not password:
-        return url
-    host = parts.netloc.rsplit("@", 1)[1]
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
 class RedisTranscriptStream(TranscriptSink):
     """Appends turns to a capped Redis stream and reads them back (all, or one session's).
 
     Connection and timeout errors become :class:`StoreUnavailableError`, other Redis errors
-    :class:`StoreError`; both name the URL without its password.
+    :class:`StoreError` (see :func:`csbot.redis_client.translate`); both name the URL without its password.
     """
 
     def __init__(self, url: str, key: str = "csbot:transcripts", maxlen: int = 100_000, *,
                  timeout: float = 5.0) -> None:
-        import redis.asyncio as aioredis
-
         if maxlen < 1:
             raise ConfigError(f"transcript stream maxlen must be at least 1, got {maxlen}")
         self.url, self.key, self.maxlen = url, key, maxlen
         self.where = mask_url(url)
-        try:
-            self._password = urlsplit(url).password
-            self._client = aioredis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
-        except ValueError as exc:
-            raise ConfigError(f"{self.where}: invalid Redis URL: {exc}") from exc
+        self._client = client_from_url(url, timeout)
+
+    @classmethod
+    def from_config(cls, config: TranscriptsConfig, log_path: Path, redis_url: str | None) -> Self | None:
+        """The stream ``transcripts.stream_key`` on the session store's Redis; ``None`` (left out) when the
+        session store is not Redis (no ``redis_url``) or ``transcripts.redis_stream`` is off."""
+        if redis_url is None or not config.redis_stream:
+            return None
+        return cls(redis_url, config.stream_key, config.stream_maxlen)
 
     def __repr__(self) -> str:
         return f"RedisTranscriptStream({self.where!r}, key={self.key!r})"
 
     def _error(self, exc: Exception, doing: str) -> StoreError:
         """A redis-py error as ours, password masked even where the driver echoes the URL."""
-        from redis.exceptions import ConnectionError as RedisConnectionError
-        from redis.exceptions import TimeoutError as RedisTimeoutError
-
-        message = str(exc) or exc.__class__.__name__
-        if self._password:
-            message = message.replace(self._password, "***")
-        unavailable = isinstance(exc, (RedisConnectionError, RedisTimeoutError, OSError))
-        cls = StoreUnavailableError if unavailable else StoreError
-        return cls(f"{self.where}: cannot {doing} transcript stream {self.key!r}: {message}")
+        return translate(exc, f"transcript stream {self.key!r}", self.url, doing)
 
     async def ping(self) -> None:
         """Check the server answers (at start-up); raises :class:`StoreUnavailableError` when not."""
@@ -74,7 +58,7 @@ class RedisTranscriptStream(TranscriptSink):
         try:
             await self._client.ping()
         except (RedisError, OSError) as exc:
-            raise self._error(exc, "reach") from exc
+            raise self._error(exc, "the start-up PING") from exc
 
     async def append(self, turn: TranscriptTurn) -> None:
         """``XADD key MAXLEN ~ maxlen * turn=<json> session=<id>``."""
@@ -84,7 +68,7 @@ class RedisTranscriptStream(TranscriptSink):
         try:
             await self._client.xadd(self.key, fields, maxlen=self.maxlen, approximate=True)
         except (RedisError, OSError) as exc:
-            raise self._error(exc, "append to") from exc
+            raise self._error(exc, "append") from exc
 
     async def read(self, session_id: str | None = None, count: int | None = None) -> list[TranscriptTurn]:
         """The newest ``count`` turns (all when ``None``), of one session when given, oldest first."""
@@ -124,4 +108,4 @@ class RedisTranscriptStream(TranscriptSink):
         await self._client.aclose()
 
 
-__all__ = ["RedisTranscriptStream", "mask_url"]
+__all__ = ["RedisTranscriptStream"]

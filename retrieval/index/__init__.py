@@ -1,7 +1,12 @@
-"""Vector index backends (flat, HNSW, IVF), chosen by name or by corpus size."""
+"""Vector index backends (flat, HNSW, IVF), chosen by name or by corpus size.
+
+The kinds are the entries of :data:`csbot.plugins.VECTOR_INDEXES` (``retrieval.index_type``); a dotted
+path to a :class:`VectorIndex` subclass of one's own works as a kind too.
+"""
 
 from __future__ import annotations
 
+from csbot.plugins import VECTOR_INDEXES
 from retrieval.config import RetrievalConfig
 
 from .base import VectorIndex
@@ -9,7 +14,10 @@ from .flat import FlatIndex
 from .hnsw import HNSWIndex
 from .ivf import IVFIndex
 
-BACKENDS: dict[str, type[VectorIndex]] = {"flat": FlatIndex, "hnsw": HNSWIndex, "ivf": IVFIndex}
+
+def index_kinds() -> list[str]:
+    """The built-in index kinds, in registry order."""
+    return VECTOR_INDEXES.names()
 
 
 def choose_kind(config: RetrievalConfig, size: int) -> str:
@@ -20,12 +28,17 @@ def choose_kind(config: RetrievalConfig, size: int) -> str:
 
 
 def create_vector_index(kind: str, dimension: int, config: RetrievalConfig, expected_size: int = 0) -> VectorIndex:
-    """A new empty index of ``kind``; an unknown kind raises ValueError listing the known ones."""
-    try:
-        backend = BACKENDS[kind]
-    except KeyError:
-        raise ValueError(f"unknown index type {kind!r}; known: {', '.join(BACKENDS)}") from None
+    """A new empty index of ``kind``; an unknown kind raises ConfigError naming the setting and the known ones."""
+    backend = VECTOR_INDEXES.resolve(kind)
     return backend(dimension, config, expected_size)
 
 
-__all__ = ["BACKENDS", "FlatIndex", "HNSWIndex", "IVFIndex", "VectorIndex", "choose_kind", "create_vector_index"]
+__all__ = [
+    "FlatIndex",
+    "HNSWIndex",
+    "IVFIndex",
+    "VectorIndex",
+    "choose_kind",
+    "create_vector_index",
+    "index_kinds",
+]

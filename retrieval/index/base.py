@@ -54,7 +54,7 @@ class VectorIndex(abc.ABC):
     def _search_parameters(self, selector: Any) -> Any:
         """faiss search parameters for this kind (beam width, probes) with an optional id selector."""
 
-    def _prepare(self, index: Any) -> None:  # noqa: B027 (an optional hook)
+    def _prepare(self, index: Any) -> None:  # an optional hook
         """Adjust a freshly built or loaded faiss index (e.g. a direct map for reconstruction)."""
 
     # -- adding, removing ----------------------------------------------------------------------

@@ -1,6 +1,9 @@
-"""Q&A sources: JSONL and CSV records, and chat transcripts mined into pairs."""
+"""Q&A sources: JSONL and CSV records, and chat transcripts mined into pairs.
 
-from . import qa_csv, qa_jsonl, transcripts  # noqa: F401 (registers the sources)
-from .base import QASource, detect_source, load_records, register_source, source_formats
+The formats are the entries of :data:`csbot.plugins.QA_SOURCES`; each one's module is imported when it
+is first used.
+"""
 
-__all__ = ["QASource", "detect_source", "load_records", "register_source", "source_formats"]
+from .base import QASource, detect_source, get_source, load_records, source_formats
+
+__all__ = ["QASource", "detect_source", "get_source", "load_records", "source_formats"]

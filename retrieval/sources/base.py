@@ -1,26 +1,30 @@
-"""The Q&A source interface, its registry, detection and :func:`load_records`.
+"""The Q&A source interface, format lookup and detection, and :func:`load_records`.
 
 A source reads one file into :class:`~retrieval.records.QARecord` objects; every error names the file and,
-when known, the line. NLU data formats are turned into Q&A by ``training.qa_data``, which knows them.
+when known, the line. The formats are the entries of :data:`csbot.plugins.QA_SOURCES`; detection tries
+them in that registry's order. NLU data formats are turned into Q&A by ``training.qa_data``, which knows them.
 """
 
 from __future__ import annotations
 
 import abc
+import functools
 import logging
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
 from csbot.errors import DataError, UnknownFormatError
+from csbot.plugins import QA_SOURCES
 from retrieval.records import QARecord
 
 logger = logging.getLogger(__name__)
 
 
 class QASource(abc.ABC):
-    """Reads one file format into Q&A records; subclasses register with :func:`register_source`."""
+    """Reads one file format into Q&A records; built-in ones are listed in :data:`csbot.plugins.QA_SOURCES`."""
 
+    #: The format's name (its key in the registry).
     name: ClassVar[str]
 
     @abc.abstractmethod
@@ -32,27 +36,23 @@ class QASource(abc.ABC):
         """Every record in ``path``."""
 
 
-_REGISTRY: dict[str, QASource] = {}
-_S = TypeVar("_S", bound=type[QASource])
-
-
-def register_source(cls: _S) -> _S:
-    """Class decorator: instantiate ``cls`` and register it under ``cls.name``."""
-    _REGISTRY[cls.name] = cls()
-    return cls
-
-
 def source_formats() -> list[str]:
-    """The names of every registered Q&A source format, sorted."""
-    return sorted(_REGISTRY)
+    """The names of every built-in Q&A source format, sorted."""
+    return sorted(QA_SOURCES.names())
+
+
+@functools.cache
+def get_source(name: str) -> QASource:
+    """The source for format ``name`` (a built-in name or a dotted path to a :class:`QASource` subclass)."""
+    return QA_SOURCES.resolve(name)()
 
 
 def detect_source(path: str | Path) -> str | None:
-    """The Q&A format ``path`` is in, or None when no Q&A source recognises it."""
+    """The Q&A format ``path`` is in, or None when no Q&A source recognises it (tried in registry order)."""
     path = Path(path)
-    for name, source in _REGISTRY.items():
+    for name in QA_SOURCES.names():
         try:
-            if source.sniff(path):
+            if get_source(name).sniff(path):
                 return name
         except Exception:  # a sniff must never break detection
             logger.debug("sniffing %s as %s failed", path, name, exc_info=True)
@@ -69,9 +69,9 @@ def load_records(path: str | Path, format: str | None = None, **options: Any) ->
         raise UnknownFormatError(
             f"not a Q&A file this version reads; Q&A formats: {', '.join(source_formats())}", path
         )
-    if name not in _REGISTRY:
+    if not QA_SOURCES.is_known(name) and "." not in name and ":" not in name:
         raise UnknownFormatError(f"unknown Q&A format {name!r}; Q&A formats: {', '.join(source_formats())}")
-    records = _REGISTRY[name].load(path, options)
+    records = get_source(name).load(path, options)
     logger.info("loaded %d Q&A records from %s (%s)", len(records), path, name)
     return records
 

@@ -9,12 +9,11 @@ from typing import Any
 from csbot.datafiles import csv_rows, find_column, has_suffix, read_head
 from retrieval.records import QARecord
 
-from .base import QASource, record_from_mapping, register_source
+from .base import QASource, record_from_mapping
 
 OPTIONAL = ("intent", "tags", "id", "source")
 
 
-@register_source
 class CsvQASource(QASource):
     """A ``*.csv`` file whose header names a question and an answer column (other names by options)."""
 

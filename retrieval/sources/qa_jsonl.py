@@ -11,10 +11,9 @@ from csbot.datafiles import has_suffix, read_head, read_text
 from csbot.errors import DataError
 from retrieval.records import QARecord
 
-from .base import QASource, record_from_mapping, register_source
+from .base import QASource, record_from_mapping
 
 
-@register_source
 class JsonlQASource(QASource):
     """A ``*.jsonl`` file whose first object has ``question`` and ``answer``."""
 

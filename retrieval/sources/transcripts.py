@@ -18,7 +18,7 @@ from csbot.errors import DataError
 from retrieval.mining import Conversation, Turn, mine_pairs, normalise_role
 from retrieval.records import QARecord
 
-from .base import QASource, register_source
+from .base import QASource
 
 TURN_KEYS = ("turns", "messages", "dialogue", "dialog")
 ROLE_KEYS = ("role", "speaker", "from", "author")
@@ -62,7 +62,6 @@ def conversation_from(value: Any, fallback_id: str, path: Path, line: int) -> Co
     return conversation
 
 
-@register_source
 class JsonTranscripts(QASource):
     """``*.json`` / ``*.jsonl`` files of conversations."""
 
@@ -141,7 +140,6 @@ def _top_level_items(text: str, path: Path) -> list[tuple[Any, int]]:
     return out
 
 
-@register_source
 class CsvTranscripts(QASource):
     """``*.csv`` rows of (conversation id, role, text), turns in file order."""
 

@@ -7,9 +7,9 @@ import subprocess
 import sys
 
 import pytest
+from conftest import REPO, TINY_EXAMPLES
 
 from bot.cli import main
-from conftest import REPO, TINY_EXAMPLES
 
 SUBCOMMANDS = ("train", "evaluate", "nlu", "data")
 
@@ -41,7 +41,7 @@ def test_help_does_not_import_torch():
 
 
 def test_missing_model_is_one_line_and_exit_code(capsys, tmp_path):
-    code, out, err = run_cli(capsys, "nlu", "parse", "--model", str(tmp_path / "none"), "hello")
+    code, _out, err = run_cli(capsys, "nlu", "parse", "--model", str(tmp_path / "none"), "hello")
     assert code == 4
     assert err.strip().splitlines() == [f"error: {tmp_path / 'none'}: no such model directory"]
     assert "Traceback" not in err
@@ -135,4 +135,4 @@ def test_unknown_encoder_is_a_clear_error(capsys, tmp_path):
 def test_invalid_option_value_names_the_field(capsys, tmp_path):
     code, _, err = run_cli(capsys, "train", "--data", "x.jsonl", "--epochs", "0", "--out", str(tmp_path / "m"))
     assert code == 2
-    assert err.startswith("error: training options: epochs:") and "greater than or equal to 1" in err
+    assert err.startswith("error: option: training.epochs:") and "must be >= 1" in err

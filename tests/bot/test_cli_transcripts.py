@@ -9,7 +9,8 @@ import time
 import pytest
 
 from bot.cli import main
-from bot.transcripts import JsonlTranscriptLog, TranscriptTurn
+from bot.transcripts import JsonlTranscriptLog
+from csbot.transcripts import TranscriptTurn
 
 
 def turn(session: str, seq: int, text: str, reply: str, **extra) -> TranscriptTurn:

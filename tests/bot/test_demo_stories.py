@@ -1,7 +1,8 @@
-"""The demo shop end to end: train its NLU model, build its index, pass every conversation story, and chat
-through the terminal channel with piped input (what ``csbot chat`` runs with nothing configured).
+"""The demo shop end to end: pass every conversation story, and chat through the terminal channel with piped
+input (what ``csbot chat`` runs with nothing configured).
 
-CI trains the demo model once per session (a few minutes on 2 cores); both tests share it.
+The ``demo_models`` fixture (tests/conftest.py) trains the demo model and builds its index once per test
+session, so each test here runs alone or in any order.
 """
 
 from __future__ import annotations
@@ -18,13 +19,6 @@ from conftest import REPO
 from bot.cli import main
 
 
-@pytest.fixture(scope="module")
-def demo_models(tmp_path_factory):
-    """The demo's model and index, trained and built by ``csbot test stories`` itself (as on a first run)."""
-    root = tmp_path_factory.mktemp("demo")
-    return root / "model", root / "index"
-
-
 @pytest.mark.slow
 def test_the_demo_passes_its_stories(demo_models, capsys):
     model, index = demo_models
@@ -37,17 +31,9 @@ def test_the_demo_passes_its_stories(demo_models, capsys):
     assert passed == total and int(total) >= 25, out
 
 
-def _built(demo_models):
-    """The demo model and index, which the stories test (run first in this module) builds."""
-    model, index = demo_models
-    if not (model / "csbot-model.json").is_file():
-        pytest.fail("the stories test builds the demo model first; run the module as a whole")
-    return model, index
-
-
 def _demo_config(demo_models, tmp_path):
     """A config file for the demo bot on the built models, logging transcripts to ``tmp_path/t.jsonl``."""
-    model, index = _built(demo_models)
+    model, index = demo_models
     config = tmp_path / "c.yaml"
     config.write_text(f"bot:\n  domain: {REPO / 'configs/demo/domain.yml'}\n  model_dir: {model}\n"
                       f"  index_dir: {index}\ntranscripts:\n  path: {tmp_path / 't.jsonl'}\n")
@@ -101,7 +87,7 @@ def test_chat_with_redis_continues_a_conversation_across_runs(demo_models, tmp_p
 
 @pytest.mark.slow
 def test_chat_with_a_redis_that_does_not_answer_fails_clearly(demo_models, tmp_path):
-    model, index = _built(demo_models)
+    model, index = demo_models
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]  # nothing listens there once closed

@@ -26,9 +26,11 @@ import pytest
 from bot.dialogue import DialogueManager
 from bot.domain import load_domain
 from bot.messages import Message, Reply
+from bot.policy import Decision, Policy, RulePolicy
 from bot.sessions import MemorySessionStore, RedisSessionStore
-from bot.sessions.state import HISTORY_LENGTH
+from bot.sessions.state import HISTORY_LENGTH, PendingClarification, PendingConfirmation, SessionState
 from bot.transcripts.jsonl import JsonlTranscriptLog
+from bot.turns import EntityValue, HitSummary, ReasonCode
 from bot.understanding import Retriever, Understander
 from nlu.schema import IntentScore, ParsedEntity, ParseResult
 from retrieval.records import Hit, QARecord, SearchResult
@@ -207,10 +209,11 @@ def test_intent_with_its_slot_given_answers_with_the_filled_template():
         assert reply.source == "template" and not reply.handoff
         assert re.fullmatch(r"(Order 48213 is|Here's order 48213:) on its way\. It should arrive by 2026-11-21 "
                             r"\(PostNL, tracking 3SNWS48213NL\)\.", reply.text), reply.text
-        assert reply.details["completed"] == "track_order" and reply.details["slots"] == {"order_id": "48213"}
+        assert reply.details.completed == "track_order" and reply.details.slots == {"order_id": "48213"}
+        assert reply.details.decision.move == "start" and reply.details.decision.code is ReasonCode.INTENT_RECOGNISED
         state = await manager.store.load("s1")
         assert state.active_intent is None and state.slots == {} and state.turn_count == 1
-        assert state.history[-1]["completed"] == "track_order"
+        assert state.history[-1].completed == "track_order" and state.history[-1].slots == {"order_id": "48213"}
         assert manager.retriever.queries == []  # retrieval only when a decision needs it
 
     asyncio.run(main())
@@ -235,12 +238,13 @@ def test_missing_slot_is_asked_then_a_bare_reply_fills_it():
         manager = build()
         ask = await say(manager, "track my order please")
         assert ask.source == "ask_slot" and ask.text == ORDER_PROMPT
-        assert ask.details["requested_slot"] == "order_id" and ask.details["completed"] is None
+        assert ask.details.requested_slot == "order_id" and ask.details.completed is None
         state = await manager.store.load("s1")
         assert (state.active_intent, state.requested_slot) == ("track_order", "order_id")
         done = await say(manager, "it's 51730")
         assert done.source == "template" and "51730" in done.text and "being prepared" in done.text
-        assert done.details["slots"] == {"order_id": "51730"}
+        assert done.details.slots == {"order_id": "51730"}
+        assert done.details.decision.move == "fill_slot" and done.details.decision.code is ReasonCode.SLOT_ANSWER
 
         ask = await say(manager, "do you have something in stock?", session="s2")
         assert ask.text == PRODUCT_PROMPT
@@ -259,6 +263,7 @@ def test_invalid_slot_value_is_refused_with_the_reason_and_asked_again():
         await say(manager, "track my order")
         bad = await say(manager, "1234")
         assert bad.source == "ask_slot"
+        assert bad.details.decision.codes == [ReasonCode.SLOT_ANSWER, ReasonCode.INVALID_VALUE]
         assert lines(bad) == ["Hmm, '1234' is not a valid order number (5 digits). Order numbers have 5 digits, like 48213.",
                               ORDER_PROMPT]
         state = await manager.store.load("s1")
@@ -286,14 +291,17 @@ def test_repeated_invalid_answers_hand_over_at_the_domains_limit():
     async def main():
         domain = load_domain(DOMAIN_FILE)
         assert domain.handoff.max_invalid_values == 3
-        manager = build(domain=domain)
+        hook = HookRecorder()
+        manager = build(domain=domain, handoff_hook=hook)
         await say(manager, "track my order")
         for attempt in ("1234", "12"):
             reply = await say(manager, attempt)
             assert reply.source == "ask_slot" and not reply.handoff
         third = await say(manager, "123")
         assert third.source == "handoff" and third.handoff and third.text == HANDOFF_TEXT
-        assert "3 invalid answers in a row for order_id" in third.details["decision"]
+        assert third.details.decision.move == "fill_slot"
+        assert third.details.decision.codes == [ReasonCode.SLOT_ANSWER, ReasonCode.INVALID_VALUES]
+        assert hook.calls == [("s1", "3 invalid answers in a row for order_id", True)]
         state = await manager.store.load("s1")
         assert state.handoff and state.active_intent is None
 
@@ -306,7 +314,7 @@ def test_correction_during_a_form_replaces_the_value():
         assert lines(await say(manager, "change the delivery address of order 48213")) == [ADDRESS_PROMPT]
         corrected = await say(manager, "no, it's 51730")
         assert corrected.source == "ask_slot" and lines(corrected) == [ADDRESS_PROMPT]
-        assert corrected.details["slots"] == {"order_id": "51730"}
+        assert corrected.details.slots == {"order_id": "51730"}
         confirm = await say(manager, "Keizersgracht 12, Amsterdam")
         assert confirm.text == 'Change the delivery address of order 51730 to "Keizersgracht 12, Amsterdam"?'
         done = await say(manager, "yes")
@@ -328,15 +336,16 @@ def test_correction_right_after_completion_redoes_the_request():
         assert "on its way" in first.text
         corrected = await say(manager, "no, it's 51730")
         assert corrected.source == "template" and "51730" in corrected.text and "being prepared" in corrected.text
-        assert "correction of the last request" in corrected.details["decision"]
-        assert corrected.details["completed"] == "track_order" and corrected.details["slots"] == {"order_id": "51730"}
+        assert corrected.details.decision.move == "fill_slot"
+        assert corrected.details.decision.codes == [ReasonCode.VALUE_WITHOUT_QUESTION, ReasonCode.CORRECTION]
+        assert corrected.details.completed == "track_order" and corrected.details.slots == {"order_id": "51730"}
         state = await manager.store.load("s1")
         assert state.active_intent is None and state.slots == {}
 
         # with nothing to correct, a bare value is not understood
         lone = await say(manager, "51730", "s2")
         assert lone.source == "fallback" and lone.text in FALLBACKS
-        assert "no question pending" in lone.details["decision"]
+        assert lone.details.decision.codes == [ReasonCode.VALUE_WITHOUT_QUESTION, ReasonCode.NO_QUESTION_PENDING]
 
     asyncio.run(main())
 
@@ -348,7 +357,7 @@ def test_topic_switch_mid_form_then_the_form_resumes():
         switched = await say(manager, "how can I pay?")
         assert switched.source == "ask_slot"
         assert lines(switched) == [PAYMENT_TEXT, "Now, back to your track order.", ORDER_PROMPT]
-        assert switched.details["decision"].startswith("switch")
+        assert switched.details.decision.move == "switch" and switched.details.decision.code is ReasonCode.TOPIC_SWITCH
         state = await manager.store.load("s1")
         assert (state.active_intent, state.requested_slot, state.paused) == ("track_order", "order_id", [])
         done = await say(manager, "48213")
@@ -363,7 +372,7 @@ def test_topic_switch_mid_form_then_the_form_resumes():
         assert re.fullmatch(r"(Order 39118 is|Here's order 39118:) out for delivery today\. It should arrive by "
                             r"2026-11-24 \(PostNL, tracking 3SNWS39118NL\)\.", resumed.text), resumed.text
         state = await manager.store.load("s2")
-        assert state.active_intent is None and state.paused == [] and state.history[-1]["completed"] == "track_order"
+        assert state.active_intent is None and state.paused == [] and state.history[-1].completed == "track_order"
 
     asyncio.run(main())
 
@@ -400,7 +409,7 @@ def test_cancelling_a_form():
         await say(manager, "track my order")
         dropped = await say(manager, "forget it")
         assert dropped.source == "template" and dropped.text == "Okay, I've dropped that."
-        assert dropped.details["decision"].startswith("cancel")
+        assert dropped.details.decision.move == "cancel" and dropped.details.decision.code is ReasonCode.FORM_DROPPED
         state = await manager.store.load("s1")
         assert (state.active_intent, state.requested_slot, state.slots) == (None, None, {})
         assert (await say(manager, "how can I pay?")).text == PAYMENT_TEXT
@@ -435,14 +444,18 @@ def test_sensitive_intent_is_confirmed_by_yes_no_or_a_button():
         confirm = await say(manager, "cancel my order 51730")
         assert confirm.source == "template" and confirm.text == "Do you want me to cancel order 51730?"
         assert [(b.title, b.payload) for b in confirm.messages[0].buttons] == [("Yes, cancel it", "yes"), ("No, keep it", "no")]
-        assert confirm.details["decision"].endswith("→ confirm") and confirm.details["completed"] is None
-        assert (await manager.store.load("s1")).pending == {"kind": "confirm", "intent": "cancel_order"}
+        assert confirm.details.decision.codes == [ReasonCode.INTENT_RECOGNISED, ReasonCode.CONFIRMATION_ASKED]
+        assert confirm.details.completed is None
+        assert (await manager.store.load("s1")).pending == PendingConfirmation("cancel_order")
         done = await say(manager, "yes")
-        assert done.text.startswith("Done: order 51730 is cancelled.") and done.details["completed"] == "cancel_order"
+        assert done.text.startswith("Done: order 51730 is cancelled.") and done.details.completed == "cancel_order"
+        assert done.details.decision.move == "confirm" and done.details.decision.code is ReasonCode.CONFIRMED
 
         await say(manager, "cancel my order 51730", "s2")
         declined = await say(manager, "no", "s2")
-        assert declined.text == "Okay, I'll leave it as it is." and declined.details["decision"] == "confirmation declined"
+        assert declined.text == "Okay, I'll leave it as it is."
+        assert declined.details.decision.move == "confirm"
+        assert declined.details.decision.codes == [ReasonCode.CONFIRMATION_DECLINED]
         state = await manager.store.load("s2")
         assert (state.active_intent, state.pending, state.slots) == (None, None, {})
 
@@ -465,17 +478,19 @@ def test_action_failure_apologises_and_leaves_a_consistent_session(caplog):
         manager = build()
         failed = await say(manager, "where is my order 99999")
         assert failed.source == "error" and failed.text == ACTION_FAILED and not failed.handoff
-        assert failed.details["decision"].startswith("action failed: OrderSystemError")
+        assert failed.details.decision.code is ReasonCode.ACTION_FAILED
         state = await manager.store.load("s1")
         assert (state.active_intent, state.slots, state.requested_slot, state.pending) == (None, {}, None, None)
         assert state.turn_count == 1
-        assert any(r.levelno == logging.ERROR and "lookup_order" in r.getMessage() for r in caplog.records)
+        assert any(r.levelno == logging.ERROR and "lookup_order" in r.getMessage()
+                   and "OrderSystemError" in r.getMessage() for r in caplog.records)
         after = await say(manager, "where is my order 48213")
         assert after.source == "template" and "48213" in after.text
 
         await say(manager, "cancel order 99999", "s2")  # the confirmed action fails the same way
         failed = await say(manager, "yes", "s2")
         assert failed.source == "error" and failed.text == ACTION_FAILED
+        assert failed.details.decision.codes == [ReasonCode.CONFIRMED, ReasonCode.ACTION_FAILED]
         assert (await manager.store.load("s2")).pending is None
 
     asyncio.run(main())
@@ -492,7 +507,7 @@ def test_action_timeout_apologises(monkeypatch):
         reply = await say(manager, "where is my order 48213")
         assert time.perf_counter() - started < 2
         assert reply.source == "error" and reply.text == ACTION_FAILED
-        assert reply.details["decision"] == "action failed: timed out"
+        assert reply.details.decision.code is ReasonCode.ACTION_TIMED_OUT
         assert (await manager.store.load("s1")).active_intent is None
         assert (await say(manager, "how can I pay?")).text == PAYMENT_TEXT
 
@@ -507,15 +522,17 @@ def test_retrieval_answers_a_question_intent_and_an_out_of_scope_message():
         manager = build()
         reply = await say(manager, "do you ship abroad?")
         assert reply.source == "retrieve" and reply.text == RECORDS["ship"].answer
-        assert reply.details["hits"] == [
-            {"id": "qa-ship", "question": "Do you ship abroad?", "score": 0.91, "rank_score": 0.91},
-            {"id": "qa-hours", "question": "When is customer service open?", "score": 0.32, "rank_score": 0.32},
+        assert reply.details.hits == [
+            HitSummary("qa-ship", "Do you ship abroad?", score=0.91, rank_score=0.91),
+            HitSummary("qa-hours", "When is customer service open?", score=0.32, rank_score=0.32),
         ]
+        assert reply.details.decision.move == "retrieve" and reply.details.decision.codes == [ReasonCode.QUESTION]
         oos = await say(manager, "can I pick it up in your shop")
-        assert oos.details["out_of_scope"] is True and oos.source == "retrieve"
-        assert oos.text == RECORDS["pickup"].answer and "out of scope" in oos.details["decision"]
+        assert oos.details.out_of_scope is True and oos.source == "retrieve"
+        assert oos.text == RECORDS["pickup"].answer and oos.details.decision.codes == [ReasonCode.OUT_OF_SCOPE]
         low = await say(manager, "hmm the thing")  # a guess below the intent threshold is searched too
-        assert "low confidence 0.30" in low.details["decision"] and manager.retriever.queries[-1] == "hmm the thing"
+        assert low.details.decision.codes == [ReasonCode.LOW_CONFIDENCE, ReasonCode.NO_CLOSE_ANSWER]
+        assert low.details.confidence == 0.3 and manager.retriever.queries[-1] == "hmm the thing"
         # within the margin of the threshold but only one answer, above it: answered
         assert (await say(manager, "when are you open")).text == RECORDS["hours"].answer
 
@@ -526,15 +543,18 @@ def test_retrieval_below_the_threshold_falls_back():
     async def main():
         manager = build()
         low = await say(manager, "the weather on mars")
-        assert low.source == "fallback" and low.text in FALLBACKS and low.details["hits"][0]["score"] == 0.1
+        assert low.source == "fallback" and low.text in FALLBACKS and low.details.hits[0].score == 0.1
+        assert low.details.decision.code is ReasonCode.NO_CLOSE_ANSWER
         assert (await manager.store.load("s1")).consecutive_failures == 1
         near = await say(manager, "when is the shop open", "s2")  # within the margin, below the threshold
-        assert near.source == "fallback"
+        assert near.source == "fallback" and near.details.decision.code is ReasonCode.BELOW_THRESHOLD
         assert manager.retriever.queries == ["the weather on mars", "when is the shop open"]
 
         no_index = build(retriever=None)
         reply = await say(no_index, "the weather on mars")
-        assert reply.source == "fallback" and reply.details["hits"] == []
+        assert reply.source == "fallback" and reply.details.hits == []
+        assert reply.details.decision.codes == [ReasonCode.OUT_OF_SCOPE, ReasonCode.NO_INDEX]
+        assert reply.details.versions.index == "" and reply.details.timings.retrieval_ms is None
 
     asyncio.run(main())
 
@@ -545,8 +565,9 @@ def test_a_hit_at_exactly_threshold_minus_margin_is_not_an_answer():
 
     async def main():
         reply = await say(build(domain=domain), "edge of the threshold")
-        assert reply.details["hits"][0]["score"] == 0.3
+        assert reply.details.hits[0].score == 0.3
         assert reply.source == "fallback", reply.text
+        assert reply.details.decision.code is ReasonCode.BELOW_THRESHOLD  # close enough to look at, not to give
 
     asyncio.run(main())
 
@@ -556,15 +577,20 @@ def test_ambiguous_retrieval_asks_which_question_then_a_click_or_a_number_answer
         manager = build()
         clarify = await say(manager, "tell me about gift wrap")
         assert clarify.source == "clarify" and clarify.text == CLARIFY_TEXT
+        assert clarify.details.decision.codes == [ReasonCode.QUESTION, ReasonCode.AMBIGUOUS]
         buttons = clarify.messages[0].buttons
         # one button per distinct answer: the duplicate answer of qa-wrap-dup is offered once
         assert [b.title for b in buttons] == ["Can you gift wrap my order?", "Is gift wrapping ever free?"]
         assert [b.payload for b in buttons] == [b.title for b in buttons]
-        assert (await manager.store.load("s1")).pending["kind"] == "clarify"
+        pending = (await manager.store.load("s1")).pending
+        assert isinstance(pending, PendingClarification)
+        assert [(c.id, c.payload) for c in pending.choices] == [("qa-wrap-paid", buttons[0].payload),
+                                                                 ("qa-wrap-free", buttons[1].payload)]
         clicked = await say(manager, buttons[1].payload)
         assert clicked.source == "retrieve" and clicked.text == RECORDS["wrap-free"].answer
-        assert clicked.details["decision"] == "clarification answered"
-        assert clicked.details["hits"] == [{"id": "qa-wrap-free", "question": "Is gift wrapping ever free?"}]
+        assert clicked.details.decision.move == "pick_choice"
+        assert clicked.details.decision.codes == [ReasonCode.CLARIFICATION_ANSWERED]
+        assert clicked.details.hits == [HitSummary("qa-wrap-free", "Is gift wrapping ever free?")]
         assert (await manager.store.load("s1")).pending is None
 
         await say(manager, "tell me about gift wrap", "s2")
@@ -587,10 +613,14 @@ def test_consecutive_failures_hand_over_then_the_bot_is_silent_until_released():
         assert first.source == "fallback" and not first.handoff
         second = await say(manager, "what about jupiter")
         assert second.source == "handoff" and second.handoff and second.text == HANDOFF_TEXT
+        assert second.details.decision.move == "retrieve"
+        assert second.details.decision.codes == [ReasonCode.OUT_OF_SCOPE, ReasonCode.NO_CLOSE_ANSWER,
+                                                 ReasonCode.REPEATED_FAILURES]
         assert hook.calls == [("s1", "2 turns in a row not understood", True)]
         for text in ("hello", "where is my order 48213", ""):
             silent = await say(manager, text)
             assert silent.source == "silent" and silent.handoff and silent.messages == []
+            assert silent.details.decision.move == "silent" and silent.details.decision.code is ReasonCode.HANDED_OVER
         assert len(hook.calls) == 1
         state = await manager.store.load("s1")
         assert state.handoff and state.turn_count == 5
@@ -622,11 +652,13 @@ def test_explicit_handoff_calls_the_hook_with_the_reason(caplog):
         await say(manager, "track my order")
         reply = await say(manager, "I want to talk to a person")
         assert reply.source == "handoff" and reply.handoff and reply.text == HANDOFF_TEXT
-        assert reply.details["decision"] == "handoff: the customer asked for a person"
+        assert reply.details.decision.move == "handoff"
+        assert reply.details.decision.codes == [ReasonCode.ASKED_FOR_PERSON]
         assert hook.calls == [("s1", "the customer asked for a person", True)]
         state = await manager.store.load("s1")
         assert state.handoff and state.active_intent is None and state.requested_slot is None
-        await say(manager, "this is terrible, I want to complain", "s2")
+        complaint = await say(manager, "this is terrible, I want to complain", "s2")
+        assert complaint.details.decision.codes == [ReasonCode.COMPLAINT]
         assert hook.calls[-1] == ("s2", "complaint", True)
 
         broken = build(handoff_hook=__import__("dialogue_helpers").broken_hook)
@@ -667,8 +699,10 @@ def test_empty_message_falls_back_without_parsing():
     async def main():
         manager = build()
         reply = await say(manager, "   ")
-        assert reply.source == "fallback" and reply.details["decision"] == "empty message"
-        assert reply.details["intent"] is None and manager.nlu.calls == []
+        assert reply.source == "fallback" and reply.details.decision.code is ReasonCode.EMPTY_MESSAGE
+        assert reply.details.decision.move == "fallback"
+        assert reply.details.intent is None and manager.nlu.calls == []
+        assert reply.details.timings.nlu_ms is None
 
     asyncio.run(main())
 
@@ -684,6 +718,129 @@ def test_reset_forgets_the_conversation():
     asyncio.run(main())
 
 
+# -- the policy's interface ------------------------------------------------------------------------
+
+
+class OnlyDecides(Policy):
+    """A custom policy that implements only ``decide``: every confident intent starts, with no reason code."""
+
+    def decide(self, state, parse):
+        if self.confident(parse) and parse.intent.name in self.domain.intents:
+            return Decision("start", parse.intent.name)
+        return Decision("fallback")
+
+
+class NeverSureOfAffirm(RulePolicy):
+    """The rules, except that an ``affirm`` intent is never confident enough to act on."""
+
+    def confident(self, parse):
+        return parse.intent.name != "affirm" and super().confident(parse)
+
+
+def test_policy_confident_by_default_uses_the_domain_thresholds():
+    domain = load_domain(DOMAIN_FILE)
+    policy = OnlyDecides(domain)
+    assert RulePolicy.confident is Policy.confident  # the rules policy keeps the default
+    assert policy.confident(parse_text("hello"))  # 0.97 against thresholds.intent 0.55
+    assert not policy.confident(parse_text("hmm the thing"))  # 0.30
+    assert not policy.confident(parse_text("the weather on mars"))  # out of scope
+    assert policy.confident(ParseResult("hi", IntentScore("greet", 0.55), [], [], False))  # at the threshold
+    assert not policy.confident(ParseResult("hi", IntentScore("greet", 0.549), [], [], False))
+    assert not policy.confident(ParseResult("hi", IntentScore("greet", 0.99), [], [], True))
+    assert policy.confident(ParseResult("hi", IntentScore("not_in_domain", 0.6), [], [], False))
+    domain.intents["greet"].threshold = 0.98  # an intent's own threshold wins over the domain's
+    assert not policy.confident(parse_text("hello"))
+    domain.intents["greet"].threshold = 0.2
+    assert policy.confident(ParseResult("hi", IntentScore("greet", 0.3), [], [], False))
+
+
+def test_a_custom_policy_with_only_decide_drives_the_manager():
+    async def main():
+        manager = build(policy=OnlyDecides(load_domain(DOMAIN_FILE)))
+        paid = await say(manager, "how can I pay?")
+        assert paid.text == PAYMENT_TEXT
+        assert (paid.details.decision.move, paid.details.decision.code) == ("start", ReasonCode.UNSPECIFIED)
+        confirm = await say(manager, "cancel my order 51730")
+        assert confirm.text == "Do you want me to cancel order 51730?"
+        # the default confident() reads a yes the yes-list does not hold from its intent
+        assert (await say(manager, "sure thing")).text.startswith("Done: order 51730 is cancelled.")
+
+    asyncio.run(main())
+
+
+def test_the_manager_asks_the_policy_whether_a_yes_is_confident():
+    async def main():
+        manager = build(policy=NeverSureOfAffirm(load_domain(DOMAIN_FILE)))
+        await say(manager, "cancel my order 51730")
+        unsure = await say(manager, "sure thing")  # not a confident affirm: the form goes on, confirmation again
+        assert unsure.text == "Do you want me to cancel order 51730?" and unsure.details.completed is None
+        assert isinstance((await manager.store.load("s1")).pending, PendingConfirmation)
+        assert (await say(manager, "yes")).text.startswith("Done: order 51730 is cancelled.")  # the yes-list
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize(("active", "text", "move", "code"), [
+    (None, "I want to talk to a person", "handoff", ReasonCode.ASKED_FOR_PERSON),
+    (None, "this is terrible", "handoff", ReasonCode.COMPLAINT),
+    (None, "hello", "chitchat", ReasonCode.SMALL_TALK),
+    (None, "do you ship abroad?", "retrieve", ReasonCode.QUESTION),
+    (None, "48213", "fill_slot", ReasonCode.VALUE_WITHOUT_QUESTION),
+    (None, "where is my order", "start", ReasonCode.INTENT_RECOGNISED),
+    (None, "the weather on mars", "retrieve", ReasonCode.OUT_OF_SCOPE),
+    (None, "hmm the thing", "retrieve", ReasonCode.LOW_CONFIDENCE),
+    ("track_order", "a human please", "handoff", ReasonCode.ASKED_FOR_PERSON),
+    ("track_order", "forget it", "cancel", ReasonCode.FORM_DROPPED),
+    ("track_order", "hello", "chitchat", ReasonCode.SMALL_TALK),
+    ("track_order", "do you ship abroad?", "retrieve", ReasonCode.QUESTION),
+    ("track_order", "how can I pay?", "switch", ReasonCode.TOPIC_SWITCH),
+    ("track_order", "48213", "fill_slot", ReasonCode.SLOT_ANSWER),
+    ("track_order", "hmm the thing", "fill_slot", ReasonCode.SLOT_ANSWER),
+])
+def test_rule_policy_reason_codes(active, text, move, code):
+    policy = RulePolicy(load_domain(DOMAIN_FILE))
+    decision = policy.decide(SessionState("s", active_intent=active), parse_text(text))
+    assert (decision.move, decision.code) == (move, code)
+
+
+def test_rule_policy_a_stop_with_nothing_to_stop():
+    domain = load_domain(DOMAIN_FILE)
+    domain.intents["stop"].chitchat = False
+    decision = RulePolicy(domain).decide(SessionState("s"), parse_text("forget it"))
+    assert (decision.move, decision.code) == ("chitchat", ReasonCode.NOTHING_TO_STOP)  # the stop template answers
+    domain.templates.pop("stop")
+    decision = RulePolicy(domain).decide(SessionState("s"), parse_text("forget it"))
+    assert (decision.move, decision.code) == ("fallback", ReasonCode.NOTHING_TO_STOP)
+
+
+# -- where a conversation came from ----------------------------------------------------------------
+
+
+def test_the_session_remembers_the_channel_and_recipient_of_its_last_message():
+    assert Message("s9", "hi").recipient_id == "s9"  # with none given, replies go to the session id
+    assert Message("s9", "hi", "slack", recipient_id="U9").recipient_id == "U9"
+
+    async def main():
+        manager = build()
+        await manager.handle(Message("s1", "hello", "telegram", recipient_id="chat-42"))
+        state = await manager.store.load("s1")
+        assert (state.channel, state.recipient_id) == ("telegram", "chat-42")
+        await manager.handle(Message("s1", "thanks", "webhook"))
+        state = await manager.store.load("s1")
+        assert (state.channel, state.recipient_id) == ("webhook", "s1")
+        # kept when the bot stays silent after a hand-over: an agent's reply must find the customer
+        await say(manager, "a human please", "s2")
+        await manager.handle(Message("s2", "hello?", "slack", recipient_id="U1"))
+        state = await manager.store.load("s2")
+        assert state.handoff and (state.channel, state.recipient_id) == ("slack", "U1")
+        # and for an empty message
+        await manager.handle(Message("s3", "  ", "rest", recipient_id="cb-7"))
+        state = await manager.store.load("s3")
+        assert (state.channel, state.recipient_id, state.turn_count) == ("rest", "cb-7", 1)
+
+    asyncio.run(main())
+
+
 # -- what a turn records ---------------------------------------------------------------------------
 
 
@@ -691,20 +848,54 @@ def test_reply_details():
     async def main():
         manager = build()
         ask = await say(manager, "track my order")
-        assert ask.details["requested_slot"] == "order_id" and ask.details["slots"] == {}
+        assert ask.details.requested_slot == "order_id" and ask.details.slots == {}
         reply = await say(manager, "it's 48213")
         details = reply.details
-        assert set(details) == {"intent", "confidence", "out_of_scope", "entities", "decision", "slots", "completed",
-                                "requested_slot", "hits", "latency_ms"}
-        assert (details["intent"], details["confidence"], details["out_of_scope"]) == ("inform", 0.9, False)
-        assert details["entities"] == [{"entity": "order_id", "value": "48213"}]
-        assert details["decision"] == "fill_slot: answer to the slot asked"
-        assert details["slots"] == {"order_id": "48213"} and details["completed"] == "track_order"
-        assert details["requested_slot"] is None and details["hits"] == []
-        assert isinstance(details["latency_ms"], float) and 0 <= details["latency_ms"] < 5000
+        assert (details.intent, details.confidence, details.out_of_scope) == ("inform", 0.9, False)
+        assert details.entities == [EntityValue("order_id", "48213")]
+        assert (details.decision.move, details.decision.codes) == ("fill_slot", [ReasonCode.SLOT_ANSWER])
+        assert details.slots == {"order_id": "48213"} and details.completed == "track_order"
+        assert details.requested_slot is None and details.hits == []
+        assert (details.versions.model, details.versions.index) == ("kw-test", "qa-test")
+        timings = details.timings
+        assert isinstance(timings.total_ms, float) and 0 <= timings.total_ms < 5000
+        assert timings.nlu_ms is not None and 0 <= timings.nlu_ms <= timings.total_ms
+        assert timings.retrieval_ms is None  # nothing was searched
         assert reply.to_dict()["source"] == "template" and "details" not in reply.to_dict()
 
+        searched = await say(manager, "do you ship abroad?")
+        assert searched.details.timings.retrieval_ms is not None
+        assert 0 <= searched.details.timings.retrieval_ms <= searched.details.timings.total_ms
+
     asyncio.run(main())
+
+
+def test_reply_details_as_json():
+    async def main():
+        manager = build()
+        return await say(manager, "do you ship abroad?"), await say(manager, "it's 48213", "s2")
+
+    searched, failed = asyncio.run(main())
+    data = json.loads(json.dumps(searched.details.to_dict()))
+    assert set(data) == {"intent", "confidence", "out_of_scope", "entities", "decision", "slots", "completed",
+                         "requested_slot", "hits", "timings", "versions"}
+    assert data["decision"] == {"move": "retrieve", "code": "question", "earlier": [],
+                                "note": "retrieve: a question for the Q&A index"}
+    assert data["hits"][0] == {"id": "qa-ship", "question": "Do you ship abroad?", "score": 0.91, "rank_score": 0.91}
+    assert data["versions"] == {"model": "kw-test", "index": "qa-test", "model_created": "", "index_created": ""}
+    assert set(data["timings"]) == {"total_ms", "nlu_ms", "retrieval_ms"}
+    assert json.loads(json.dumps(failed.details.to_dict()))["decision"]["earlier"] == ["value_without_question"]
+    assert failed.details.entities and json.dumps(failed.details.to_dict())  # entities serialise too
+
+
+def test_reason_codes_are_defined_once_with_distinct_values():
+    values = [code.value for code in ReasonCode]
+    assert len(values) == len(set(values))
+    assert all(code.value == code.name.lower() for code in ReasonCode)
+    source = Path(__import__("bot.turns").turns.__file__).read_text(encoding="utf-8")
+    for code in ReasonCode:  # every code carries a comment saying what it means
+        line = next(line for line in source.splitlines() if line.strip().startswith(f"{code.name} = "))
+        assert "#" in line, code.name
 
 
 def test_transcript_records_parse_decision_hits_and_latency(tmp_path):
@@ -722,7 +913,9 @@ def test_transcript_records_parse_decision_hits_and_latency(tmp_path):
     assert [t["user_text"] for t in turns] == ["hello", "do you ship abroad?", "where is my order 48213"]
     assert [t["turn"] for t in turns] == [1, 2, 3]
     assert all(t["session_id"] == "t1" and t["channel"] == "webhook" for t in turns)
-    assert all(t["versions"] == {"nlu": "kw-test", "index": "qa-test"} for t in turns)
+    assert all(t["versions"] == {"nlu": "kw-test", "nlu_created": "", "index": "qa-test", "index_created": ""}
+               for t in turns)
+    assert [t["code"] for t in turns] == [ReasonCode.SMALL_TALK, ReasonCode.QUESTION, ReasonCode.INTENT_RECOGNISED]
     assert all(isinstance(t["latency_ms"], float) and t["latency_ms"] >= 0 for t in turns)
     greet, question, track = turns
     assert greet["parse"]["intent"] == {"name": "greet", "confidence": 0.97}
@@ -763,9 +956,9 @@ def assert_history_consistent(state, texts: list[str], wordings: tuple[str, ...]
     """Serialised turns: all counted, a history of distinct turns, the template variant alternating."""
     assert state.turn_count == len(texts)
     assert len(state.history) == HISTORY_LENGTH
-    users = [h["user"] for h in state.history]
+    users = [h.user for h in state.history]
     assert len(set(users)) == HISTORY_LENGTH and set(users) <= set(texts)
-    shown = [variant(h["bot"], wordings) for h in state.history]
+    shown = [variant(h.bot, wordings) for h in state.history]
     assert all(a != b for a, b in itertools.pairwise(shown)), "two turns saw the same state"
     assert state.active_intent is None and state.slots == {} and state.pending is None
 
@@ -855,7 +1048,8 @@ def test_redis_outage_gives_an_apology_logged_once_then_recovers(own_redis_serve
             caplog.clear()
             down = await say(manager, "48213")
             assert down.source == "error" and down.text == ERROR_TEXT and not down.handoff
-            assert down.details["decision"] == "store unavailable"
+            assert down.details.decision.move == "error"
+            assert down.details.decision.codes == [ReasonCode.STORE_UNAVAILABLE]
             assert len(errors()) == 1 and "session store failure" in errors()[0].getMessage()
             still = await say(manager, "48213")
             assert still.source == "error" and still.text == ERROR_TEXT

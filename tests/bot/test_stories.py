@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 from test_dialogue import build
 
-from bot.messages import Button, OutgoingMessage, Reply
+from bot.messages import Button, Message, OutgoingMessage, Reply
 from bot.stories import Expect, Story, check, load_stories, run_story
+from bot.turns import ReasonCode, TurnDecision, TurnDetails
 from csbot.errors import DataError
 
 
@@ -107,15 +108,17 @@ REPLY = Reply(
      OutgoingMessage("Anything else?")],
     "template",
     False,
-    details={"intent": "track_order", "confidence": 0.93, "slots": {"order_id": "48213"}, "decision": "start"},
+    details=TurnDetails(intent="track_order", confidence=0.93, slots={"order_id": "48213"},
+                        decision=TurnDecision("start", ReasonCode.INTENT_RECOGNISED, "start")),
 )
-SILENT = Reply([], "silent", True, details={"intent": "greet", "slots": {}, "decision": "handed over"})
+SILENT = Reply([], "silent", True, details=TurnDetails(
+    intent="greet", decision=TurnDecision("silent", ReasonCode.HANDED_OVER, "handed over")))
 
 
 @pytest.mark.parametrize(("expect", "problems"), [
     (Expect(), []),
     (Expect(source="template"), []),
-    (Expect(source="retrieve"), ["source: expected 'retrieve', got 'template' (start)"]),
+    (Expect(source="retrieve"), ["source: expected 'retrieve', got 'template' (intent_recognised: start)"]),
     (Expect(intent="track_order"), []),
     (Expect(intent="cancel_order"), ["intent: expected 'cancel_order', got 'track_order' (0.93)"]),
     (Expect(slots={"order_id": 48213}), []),
@@ -132,7 +135,7 @@ SILENT = Reply([], "silent", True, details={"intent": "greet", "slots": {}, "dec
     (Expect(silent=False), []),
     (Expect(silent=True), ["silent: expected True, got 2 messages"]),
     (Expect(source="fallback", handoff=True, text=["nope"]),
-     ["source: expected 'fallback', got 'template' (start)", "text: expected to match /nope/",
+     ["source: expected 'fallback', got 'template' (intent_recognised: start)", "text: expected to match /nope/",
       "handoff: expected True, got False"]),
 ])
 def test_check_each_expectation(expect, problems):
@@ -146,6 +149,22 @@ def test_check_a_silent_reply():
 
 
 # -- playing a story -------------------------------------------------------------------------------
+
+
+class ChannelBot:
+    """What a story is played against, doing what ``BotApp.handle`` does: the test manager answers and the
+    reply goes to the output channel, to the message's recipient."""
+
+    def __init__(self, manager) -> None:
+        self.manager = manager
+
+    async def handle(self, message: Message, output) -> Reply:
+        reply = await self.manager.handle(message)
+        await output.send_reply(message.recipient_id, reply)
+        return reply
+
+    async def reset(self, session_id: str) -> None:
+        await self.manager.reset(session_id)
 
 THREE_STEPS = """
 stories:
@@ -165,7 +184,7 @@ def test_run_story_plays_a_three_step_story_with_a_click(tmp_path):
 
     async def main():
         manager = build()
-        result = await run_story(manager, story)
+        result = await run_story(ChannelBot(manager), story)
         assert manager.nlu.calls == ["hello", "Track my order", "it's 48213"]  # the click sent the button's payload
         assert manager.store._data == {}  # the story's session is reset afterwards
         return result
@@ -176,7 +195,7 @@ def test_run_story_plays_a_three_step_story_with_a_click(tmp_path):
 
 def test_run_story_reports_the_steps_that_differ(tmp_path):
     [story] = load_stories(write(tmp_path, THREE_STEPS.replace("on its way", "delivered").replace("ask_slot", "template")))
-    result = asyncio.run(run_story(build(), story))
+    result = asyncio.run(run_story(ChannelBot(build()), story))
     assert not result.passed and [f.step for f in result.failures] == [2, 3]
     click, answer = result.failures
     assert click.said == "Track my order" and click.problems[0].startswith("source: expected 'template', got 'ask_slot'")
@@ -186,6 +205,6 @@ def test_run_story_reports_the_steps_that_differ(tmp_path):
 
 def test_run_story_stops_at_a_click_on_a_missing_button():
     story = Story(name="no buttons", steps=[{"user": "how can I pay?"}, {"click": 1}, {"user": "hello"}])
-    result = asyncio.run(run_story(build(), story))
+    result = asyncio.run(run_story(ChannelBot(build()), story))
     assert [(f.step, f.said, f.problems) for f in result.failures] == [
         (2, "(click 1)", ["the previous reply offered 0 buttons"])]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -136,7 +138,7 @@ def test_best_tag_path_never_opens_with_inside_or_switches_type():
         path = best_tag_path(np.log(rng.dirichlet(np.ones(5), size=6)), tags)
         names = [tags[i] for i in path]
         assert not names[0].startswith("I-")
-        for prev, cur in zip(names, names[1:]):
+        for prev, cur in itertools.pairwise(names):
             if cur.startswith("I-"):
                 assert prev != "O" and prev[2:] == cur[2:], names
     assert decode_entities("", [(0, 0)], [None], np.ones((1, 1)), LabelMaps.from_examples([Example("x", "y")])) == []

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
 
+from csbot import ARTEFACT_FORMAT
+from csbot.artefacts import ArtefactInfo, parse_created, read_manifest, stamp, write_json
 from csbot.errors import ArtefactError, IncompatibleArtefactError
 from nlu.artefact import MANIFEST, WEIGHTS, load_bundle, save_bundle
 from nlu.inference import NLUModel
@@ -87,7 +91,7 @@ def test_incompatible_version_is_named(model_copy):
     manifest = json.loads(path.read_text())
     manifest.update(format=99, csbot_version="9.0.0")
     path.write_text(json.dumps(manifest))
-    with pytest.raises(IncompatibleArtefactError, match="format 99 by csbot 9.0.0") as info:
+    with pytest.raises(IncompatibleArtefactError, match=r"format 99 by csbot 9\.0\.0") as info:
         load_bundle(model_copy)
     assert str(path) in str(info.value)
 
@@ -100,3 +104,101 @@ def test_labels_that_do_not_fit_the_weights(model_copy):
     with pytest.raises(ArtefactError) as info:
         load_bundle(model_copy, verify=False)
     assert "labels.json" in str(info.value)
+
+
+# -- versions ---------------------------------------------------------------------------------------
+
+VERSION = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{8}$")
+
+
+def test_a_saved_model_has_a_version_and_creation_time(tiny_model_dir, tmp_path):
+    bundle = load_bundle(tiny_model_dir)
+    out = save_bundle(bundle, tmp_path / "copy")
+    manifest = json.loads((out / MANIFEST).read_text())
+    assert VERSION.match(manifest["version"])
+    created = datetime.fromisoformat(manifest["created"])
+    assert created.tzinfo is not None and abs(datetime.now(UTC) - created) < timedelta(minutes=5)
+    assert manifest["version"].startswith(created.strftime("%Y%m%dT%H%M%SZ"))
+    assert bundle.info is not None and bundle.info.version == manifest["version"]
+    assert bundle.info.path == out / MANIFEST and bundle.info.kind == "nlu-model"
+
+    model = NLUModel.load(out, device="cpu")
+    again = NLUModel.load(out, device="cpu")
+    assert model.version == again.version == manifest["version"]
+    assert model.created == again.created == created
+    assert model.info.format == ARTEFACT_FORMAT and model.info.created_iso == manifest["created"]
+    assert model.info.to_dict()["version"] == model.version
+
+
+def test_two_saves_get_different_versions_that_sort_by_time(tiny_model_dir, tmp_path):
+    first = save_bundle(load_bundle(tiny_model_dir), tmp_path / "a")
+    bundle = load_bundle(tiny_model_dir)
+    bundle.fingerprint = "other data"
+    second = save_bundle(bundle, tmp_path / "b")
+    a, b = (json.loads((d / MANIFEST).read_text())["version"] for d in (first, second))
+    assert a != b and a[:16] <= b[:16]
+
+
+def test_a_model_without_a_version_still_loads_with_a_derived_one(model_copy):
+    path = model_copy / MANIFEST
+    manifest = json.loads(path.read_text())
+    del manifest["version"]  # as written before versions existed
+    manifest["created"] = "2025-03-04T05:06:07Z"
+    path.write_text(json.dumps(manifest))
+    first = NLUModel.load(model_copy, device="cpu")
+    assert VERSION.match(first.version) and first.version.startswith("20250304T050607Z-")
+    assert first.created == datetime(2025, 3, 4, 5, 6, 7, tzinfo=UTC)
+    assert NLUModel.load(model_copy, device="cpu").version == first.version  # the same every time
+
+
+def test_an_unsaved_model_has_no_version(tiny_model_dir):
+    bundle = load_bundle(tiny_model_dir)
+    bundle.info = None
+    model = NLUModel(bundle, device="cpu")
+    assert model.version == "" and model.created is None and model.info is None
+
+
+def test_incompatible_format_names_the_file_and_both_format_numbers(model_copy):
+    path = model_copy / MANIFEST
+    manifest = json.loads(path.read_text())
+    manifest["format"] = ARTEFACT_FORMAT + 1
+    path.write_text(json.dumps(manifest))
+    with pytest.raises(IncompatibleArtefactError) as info:
+        NLUModel.load(model_copy, device="cpu")
+    message = str(info.value)
+    assert str(path) in message and info.value.path == path
+    assert f"saved in artefact format {ARTEFACT_FORMAT + 1}" in message
+    assert f"reads artefact format {ARTEFACT_FORMAT}" in message
+
+
+def test_an_invalid_creation_time_is_named(model_copy):
+    path = model_copy / MANIFEST
+    manifest = json.loads(path.read_text())
+    manifest["created"] = "last tuesday"
+    path.write_text(json.dumps(manifest))
+    with pytest.raises(ArtefactError, match="invalid 'created' time") as info:
+        load_bundle(model_copy, verify=False)
+    assert info.value.path == path
+
+
+def test_an_unknown_pooling_in_the_heads_is_named(model_copy):
+    path = model_copy / "heads.json"
+    heads = json.loads(path.read_text())
+    heads["pooling"] = "max"
+    path.write_text(json.dumps(heads))
+    with pytest.raises(ArtefactError, match="pooling") as info:
+        load_bundle(model_copy, verify=False)
+    assert info.value.path == path
+
+
+def test_artefact_info_reads_a_manifest(tmp_path):
+    path = tmp_path / "csbot-model.json"
+    manifest = stamp({"kind": "nlu-model", "data_fingerprint": "abc", "checksums": {}})
+    write_json(path, manifest)
+    saved, info = read_manifest(path, "nlu-model", "NLU model", "retrain")
+    assert saved == manifest
+    assert info == ArtefactInfo("nlu-model", manifest["version"], parse_created(manifest["created"]), ARTEFACT_FORMAT,
+                                path, manifest["csbot_version"])
+    assert ArtefactInfo.from_manifest(manifest, path) == info
+    with pytest.raises(ArtefactError, match="not a csbot Q&A index manifest"):
+        read_manifest(path, "qa-index", "Q&A index", "build it again")

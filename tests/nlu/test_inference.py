@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from typing import ClassVar
 
 import numpy as np
 import pytest
 
-from csbot.errors import ModelError
+from csbot.errors import ConfigError, ModelError
+from csbot.plugins import NLU_BACKENDS
 from nlu.artefact import load_bundle
 from nlu.calibration import Calibration
 from nlu.inference import NLUModel
 from nlu.labels import LabelMaps
+from nlu.runners.torch_runner import TorchRunner
 from nlu.schema import Example
 
 TEXTS = [
@@ -139,10 +142,32 @@ def test_multi_label_predicts_a_set_or_nothing(tiny_bundle_factory):
 
 
 def test_unknown_backend_and_device(tiny_model_dir):
-    with pytest.raises(ModelError, match="backend"):
+    with pytest.raises(ConfigError, match=r"nlu\.backend: unknown 'tpu'; known: torch, onnx, onnx-int8"):
         NLUModel.load(tiny_model_dir, backend="tpu")
     with pytest.raises(ModelError, match="device"):
         NLUModel.load(tiny_model_dir, device="quantum")
+
+
+class CountingRunner(TorchRunner):
+    """A backend of one's own, named by its dotted path."""
+
+    built: ClassVar[list[str]] = []
+
+    @classmethod
+    def from_bundle(cls, bundle, *, model_dir=None, device="auto", precision="auto"):
+        cls.built.append(precision)
+        return super().from_bundle(bundle, model_dir=model_dir, device=device, precision=precision)
+
+
+def test_a_backend_is_a_runner_named_or_given_by_dotted_path(tiny_model_dir):
+    assert NLU_BACKENDS.names() == ["torch", "onnx", "onnx-int8"]
+    assert NLU_BACKENDS.resolve("torch") is TorchRunner
+    own = NLUModel.load(tiny_model_dir, device="cpu", backend="tests.nlu.test_inference:CountingRunner")
+    runner_class = type(own._runner)  # the module imported by its dotted path, maybe a second copy of this one
+    assert runner_class.__qualname__ == "CountingRunner" and runner_class.built == ["auto"]
+    assert own.parse(["hi"])[0].text == "hi"
+    with pytest.raises(ConfigError, match=r"is not a subclass of nlu\.runners\.base\.Runner"):
+        NLUModel.load(tiny_model_dir, backend="nlu.labels:LabelMaps")
 
 
 def test_cuda_request_without_gpu_falls_back_to_cpu(tiny_model_dir, caplog):

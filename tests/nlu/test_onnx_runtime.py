@@ -9,16 +9,18 @@ import numpy as np
 import pytest
 import torch
 
-from csbot.errors import ModelError
-from nlu import onnx_runtime
 from csbot.artefacts import sha256_file
+from csbot.errors import ModelError
+from csbot.plugins import NLU_BACKENDS
+from nlu import onnx_runtime
 from nlu.artefact import WEIGHTS, ModelBundle, load_bundle, save_bundle
 from nlu.calibration import Calibration
 from nlu.config import NLUConfig
-from nlu.inference import BACKENDS, NLUModel, TorchRunner
+from nlu.inference import NLUModel
 from nlu.labels import LabelMaps
 from nlu.model import HeadConfig, JointIntentSlotModel
-from nlu.onnx_runtime import OnnxRunner
+from nlu.runners.onnx import OnnxRunner, QuantizedOnnxRunner
+from nlu.runners.torch_runner import TorchRunner
 
 TEXTS = [
     "where is my order 48213?",
@@ -147,7 +149,8 @@ def test_nlu_model_onnx_parses_like_torch(model_dir: Path) -> None:
 def test_int8_runs_and_mostly_agrees(model_dir: Path, tokenizer) -> None:
     import onnx
 
-    assert "onnx-int8" in BACKENDS
+    assert "onnx-int8" in NLU_BACKENDS.names()
+    assert NLU_BACKENDS.resolve("onnx-int8") is QuantizedOnnxRunner
     assert NLUConfig(backend="onnx-int8").backend == "onnx-int8"
     bundle = load_bundle(model_dir)
     runner = OnnxRunner(bundle, model_dir, quantize=True)
@@ -301,7 +304,7 @@ def test_export_failure_is_a_model_error(tmp_path: Path, tokenizer, monkeypatch:
         raise RuntimeError("unsupported operator aten::frobnicate")
 
     monkeypatch.setattr(torch.onnx, "export", broken)
-    with pytest.raises(ModelError, match="cannot export the model to ONNX.*frobnicate"):
+    with pytest.raises(ModelError, match=r"cannot export the model to ONNX.*frobnicate"):
         OnnxRunner(load_bundle(model_dir), model_dir)
     assert not (model_dir / "model.onnx").exists()
     assert not [p.name for p in model_dir.iterdir() if "onnx" in p.name]

@@ -7,9 +7,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import shutil
 import time
 import zlib
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
@@ -336,6 +338,54 @@ def test_load_other_format_version(copy, embedder):
     with pytest.raises(IncompatibleArtefactError, match="build the index again") as exc:
         QAIndex.load(copy, config(), embedder=embedder)
     assert exc.value.path == copy / MANIFEST and "99.0" in str(exc.value)
+
+
+def test_incompatible_format_names_the_file_and_both_format_numbers(copy, embedder):
+    edit_manifest(copy, format=ARTEFACT_FORMAT + 1)
+    with pytest.raises(IncompatibleArtefactError) as exc:
+        QAIndex.load(copy, config(), embedder=embedder)
+    message = str(exc.value)
+    assert str(copy / MANIFEST) in message
+    assert f"saved in artefact format {ARTEFACT_FORMAT + 1}" in message
+    assert f"reads artefact format {ARTEFACT_FORMAT}" in message
+
+
+@pytest.mark.parametrize("kind", ["annoy", "no.such.module:Index", "retrieval.records:QARecord"])
+def test_load_unknown_index_type_names_the_manifest(copy, embedder, kind):
+    edit_manifest(copy, index_type=kind)
+    with pytest.raises(ArtefactError, match="unknown index type") as exc:
+        QAIndex.load(copy, config(), embedder=embedder)
+    assert exc.value.path == copy / MANIFEST and str(copy / MANIFEST) in str(exc.value)
+    assert repr(kind) in str(exc.value)
+
+
+def test_a_saved_index_has_a_version_and_creation_time(index, tmp_path):
+    assert index.version == "" and index.created is None and index.info is None  # not saved yet
+    out = index.save(tmp_path / "index")
+    manifest = json.loads((out / MANIFEST).read_text())
+    assert re.match(r"^\d{8}T\d{6}Z-[0-9a-f]{8}$", manifest["version"])
+    created = datetime.fromisoformat(manifest["created"])
+    assert created.tzinfo is not None and abs(datetime.now(UTC) - created) < timedelta(minutes=5)
+    assert index.version == manifest["version"] and index.created == created
+    assert index.info.path == out / MANIFEST and index.info.kind == "qa-index"
+    first = QAIndex.load(out, config(), embedder=TrigramEmbedder())
+    second = QAIndex.load(out, config(), embedder=TrigramEmbedder())
+    assert first.version == second.version == manifest["version"] and first.created == created
+    assert first.stats()["version"] == manifest["version"] and first.stats()["created"] == manifest["created"]
+    index.remove(["f-pay"])
+    index.save(out)
+    assert index.version != manifest["version"]  # every save is a new version
+
+
+def test_an_index_without_a_version_still_loads_with_a_derived_one(copy, embedder):
+    manifest = json.loads((copy / MANIFEST).read_text())
+    del manifest["version"]  # as written before versions existed
+    manifest["created"] = "2025-03-04T05:06:07Z"
+    (copy / MANIFEST).write_text(json.dumps(manifest))
+    first = QAIndex.load(copy, config(), embedder=embedder)
+    assert first.version.startswith("20250304T050607Z-") and len(first.version) == len("20250304T050607Z-") + 8
+    assert first.created == datetime(2025, 3, 4, 5, 6, 7, tzinfo=UTC)
+    assert QAIndex.load(copy, config(), embedder=TrigramEmbedder()).version == first.version
 
 
 def test_load_with_another_configured_model(copy, embedder):

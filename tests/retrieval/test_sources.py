@@ -9,8 +9,9 @@ import json
 
 import pytest
 
-from csbot.errors import DataError, UnknownFormatError
-from retrieval.sources import detect_source, load_records, source_formats
+from csbot.errors import ConfigError, DataError, UnknownFormatError
+from csbot.plugins import QA_SOURCES
+from retrieval.sources import detect_source, get_source, load_records, source_formats
 
 
 def write(path, text):
@@ -30,6 +31,27 @@ def raises_at(exc_info, path, line):
 
 def test_every_source_is_registered():
     assert {"qa_jsonl", "qa_csv", "transcripts_json", "transcripts_csv"} <= set(source_formats())
+    assert source_formats() == sorted(QA_SOURCES.names())
+    assert all(get_source(name).name == name for name in source_formats())
+
+
+def test_detection_tries_the_sources_in_registry_order(tmp_path, monkeypatch):
+    # Q&A records before transcripts of the same file type
+    assert QA_SOURCES.names() == ["qa_csv", "qa_jsonl", "transcripts_json", "transcripts_csv"]
+    tried = []
+    for name in QA_SOURCES.names():
+        monkeypatch.setattr(get_source(name), "sniff", lambda path, name=name: tried.append(name) or False)
+    assert detect_source(write(tmp_path / "a.txt", "x")) is None
+    assert tried == QA_SOURCES.names()
+
+
+def test_a_source_is_named_or_given_by_dotted_path(tmp_path):
+    path = jsonl(tmp_path / "qa.jsonl", {"question": "q?", "answer": "a."})
+    assert [r.question for r in load_records(path, "retrieval.sources.qa_jsonl:JsonlQASource")] == ["q?"]
+    with pytest.raises(UnknownFormatError, match="'xml'"):
+        load_records(path, "xml")
+    with pytest.raises(ConfigError, match="--format"):
+        load_records(path, "retrieval.sources.qa_jsonl:Nothing")
 
 
 # -- qa_jsonl ------------------------------------------------------------------------------------------

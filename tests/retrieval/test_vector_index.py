@@ -7,9 +7,10 @@ import logging
 import numpy as np
 import pytest
 
-from csbot.errors import ArtefactError, RetrievalError
+from csbot.errors import ArtefactError, ConfigError, RetrievalError
+from csbot.plugins import VECTOR_INDEXES
 from retrieval.config import RetrievalConfig
-from retrieval.index import choose_kind, create_vector_index
+from retrieval.index import choose_kind, create_vector_index, index_kinds
 
 KINDS = ("flat", "hnsw", "ivf")
 N, DIM = 2000, 32
@@ -185,8 +186,17 @@ def test_choose_kind_by_size():
 
 
 def test_unknown_kind_lists_the_known_ones():
-    with pytest.raises(ValueError, match="flat, hnsw, ivf"):
+    with pytest.raises(ConfigError, match="flat, hnsw, ivf") as info:
         create_vector_index("annoy", DIM, RetrievalConfig())
+    assert "retrieval.index_type" in str(info.value)
+    assert index_kinds() == VECTOR_INDEXES.names() == ["flat", "hnsw", "ivf"]
+
+
+def test_a_dotted_path_names_an_index_of_ones_own():
+    index = create_vector_index("retrieval.index.flat:FlatIndex", DIM, RetrievalConfig(device="cpu"))
+    assert index.kind == "flat"
+    with pytest.raises(ConfigError, match="not a subclass"):
+        create_vector_index("retrieval.config:RetrievalConfig", DIM, RetrievalConfig(device="cpu"))
 
 
 def test_an_emptied_index_saved_and_loaded_takes_vectors_again(kind, data, tmp_path):

@@ -4,23 +4,19 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from pathlib import Path
 
 import pytest
 
-from csbot.errors import DataError, EntitySpanError, UnknownFormatError
+from csbot.errors import ConfigError, DataError, EntitySpanError, UnknownFormatError
+from csbot.plugins import IMPORTERS
 from nlu.schema import EntitySpan, Example
 from training.importers import (
-    FORMATS,
     Importer,
     detect_format,
     get_importer,
+    known_formats,
     load_examples,
-)
-
-DATASETS = Path(
-    os.environ.get("CSBOT_DATASETS") or Path(__file__).resolve().parents[2].parent / "shared" / "datasets"
 )
 
 
@@ -55,8 +51,10 @@ def spans_ok(examples: list[Example]) -> None:
 
 
 def test_registry_lists_every_format_and_rejects_unknown_names():
-    assert set(FORMATS) == {"jsonl", "rasa_yaml", "rasa_json", "bio", "csv", "clinc150", "nlupp"}
-    assert all(isinstance(importer, Importer) for importer in FORMATS.values())
+    assert set(known_formats()) == {"jsonl", "rasa_yaml", "rasa_json", "bio", "csv", "clinc150", "nlupp"}
+    assert set(known_formats()) == set(IMPORTERS.names())
+    assert all(isinstance(get_importer(name), Importer) for name in known_formats())
+    assert all(get_importer(name).name == name for name in known_formats())
     assert get_importer("csv").name == "csv"
     with pytest.raises(UnknownFormatError) as info:
         get_importer("parquet")
@@ -72,6 +70,39 @@ def test_importer_without_its_methods_cannot_be_built():
 
     with pytest.raises(TypeError):
         Half()
+
+
+def test_detection_tries_the_formats_in_registry_order(tmp_path, monkeypatch):
+    # the most specific *.json checks first, then the formats told by their names
+    assert IMPORTERS.names() == ["rasa_json", "clinc150", "nlupp", "bio", "csv", "jsonl", "rasa_yaml"]
+    tried = []
+    for name in IMPORTERS.names():
+        importer = get_importer(name)
+        monkeypatch.setattr(importer, "sniff", lambda path, name=name: tried.append(name) or False)
+    with pytest.raises(UnknownFormatError):
+        detect_format(write(tmp_path, "a.txt", "x"))
+    assert tried == IMPORTERS.names()
+
+
+class UpperJsonl(Importer):
+    """A format of one's own, named by its dotted path."""
+
+    name = "tests.training.test_importers:UpperJsonl"
+
+    def sniff(self, path: Path) -> bool:
+        return False
+
+    def load(self, path, selector, options):
+        return [Example(line.upper(), "shout") for line in path.read_text().split()]
+
+
+def test_a_dotted_path_names_an_importer_of_ones_own(tmp_path):
+    path = write(tmp_path, "words.txt", "hi there")
+    assert load_examples(path, format="tests.training.test_importers:UpperJsonl") == [
+        Example("HI", "shout"), Example("THERE", "shout")
+    ]
+    with pytest.raises(ConfigError, match="--format"):
+        get_importer("tests.training.test_importers:Nothing")
 
 
 def test_unknown_format_name_passed_to_load_examples(tmp_path):
@@ -631,18 +662,11 @@ REAL = [
 ]
 
 
-@pytest.fixture(scope="module")
-def datasets() -> Path:
-    if not DATASETS.is_dir():
-        pytest.fail(f"the shared datasets are not at {DATASETS}; set CSBOT_DATASETS to their folder")
-    return DATASETS
-
-
 @pytest.mark.parametrize(
     ("relative", "selector", "fmt", "count"), REAL, ids=[f"{r}@{s}" for r, s, _, _ in REAL]
 )
-def test_real_dataset_imports(datasets, relative, selector, fmt, count):
-    path = datasets / relative
+def test_real_dataset_imports(datasets_dir, relative, selector, fmt, count):
+    path = datasets_dir / relative
     assert detect_format(path) == fmt
     examples = load_examples(path, selector=selector)
     assert len(examples) == count

@@ -6,7 +6,6 @@ import json
 from collections import Counter
 
 import pytest
-from conftest import DATASETS
 
 from csbot.errors import DataError
 from training.qa_data import load_qa
@@ -67,8 +66,8 @@ def test_a_format_name_overrides_detection(tmp_path):
     assert [(r.question, r.intent) for r in records] == [("hi", "greet")]
 
 
-def test_clinc150_validation_split_with_a_selector():
-    records = load_qa([f"{DATASETS / 'clinc150' / 'data_full_train_val.json'}@val"])
+def test_clinc150_validation_split_with_a_selector(datasets_dir):
+    records = load_qa([f"{datasets_dir / 'clinc150' / 'data_full_train_val.json'}@val"])
     assert len(records) == 3000
     assert len({r.id for r in records}) == 3000
     assert all(r.answer == r.intent and r.question for r in records)
@@ -77,14 +76,14 @@ def test_clinc150_validation_split_with_a_selector():
     assert records[0].source == "data_full_train_val.json@val" and records[0].id == "data_full_train_val.json@val:1"
 
 
-def test_nlupp_json_is_read_as_nlu_data_not_as_transcripts():
-    records = load_qa([DATASETS / "nlupp" / "banking" / "fold0.json"])
+def test_nlupp_json_is_read_as_nlu_data_not_as_transcripts(datasets_dir):
+    records = load_qa([datasets_dir / "nlupp" / "banking" / "fold0.json"])
     assert len(records) > 50  # examples without an intent are skipped
     assert all(r.intent and r.answer == r.intent and r.id.startswith("fold0.json:") for r in records)
 
 
-def test_one_file_name_in_two_folders_gives_distinct_ids():
-    banking, hotels = DATASETS / "nlupp" / "banking" / "fold0.json", DATASETS / "nlupp" / "hotels" / "fold0.json"
+def test_one_file_name_in_two_folders_gives_distinct_ids(datasets_dir):
+    banking, hotels = datasets_dir / "nlupp" / "banking" / "fold0.json", datasets_dir / "nlupp" / "hotels" / "fold0.json"
     records = load_qa([banking, hotels])
     assert len({r.id for r in records}) == len(records)
     assert records[0].id == "fold0.json:1" and records[-1].id.startswith(f"{hotels}:")

@@ -1,36 +1,36 @@
-"""The importer interface, the registry of formats, format detection and :func:`load_examples`.
+"""The importer interface, format lookup and detection, and :func:`load_examples`.
 
 An importer turns one data file (or folder) in a known format into canonical
 :class:`~nlu.schema.Example` objects; every error it raises names the file and, when known, the line.
+The formats are the entries of :data:`csbot.plugins.IMPORTERS` (``--format``); detection tries them in
+that registry's order. A dotted path to an :class:`Importer` subclass of one's own works as a format name.
 """
 
 from __future__ import annotations
 
 import abc
+import functools
 import json
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import MappingProxyType
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
 from csbot.datafiles import has_suffix, read_head, read_text  # noqa: F401 (the importers import them from here)
 from csbot.errors import DataError, EntitySpanError, UnknownFormatError
+from csbot.plugins import IMPORTERS
 from nlu.schema import Example
 
 logger = logging.getLogger(__name__)
 
 
 class Importer(abc.ABC):
-    """Reads one data format into canonical examples; subclasses register with :func:`register_importer`."""
+    """Reads one data format into canonical examples; built-in ones are listed in :data:`csbot.plugins.IMPORTERS`."""
 
-    #: The format's name, as given to ``--format``.
+    #: The format's name, as given to ``--format`` (its key in the registry).
     name: ClassVar[str]
     #: Whether ``PATH@SELECTOR`` means something for this format (e.g. CLINC150 splits, NLU++ folds).
     takes_selector: ClassVar[bool] = False
-    #: Detection tries lower numbers first (ties: registration order); formats that peek at the same
-    #: kind of file (``*.json``) use it to try the most specific check first.
-    detect_priority: ClassVar[int] = 50
 
     @abc.abstractmethod
     def sniff(self, path: Path) -> bool:
@@ -44,50 +44,38 @@ class Importer(abc.ABC):
         return f"<{type(self).__name__} {self.name!r}>"
 
 
-_REGISTRY: dict[str, Importer] = {}
-
-#: Read-only view of the registered importers by name, in registration order.
-FORMATS: Mapping[str, Importer] = MappingProxyType(_REGISTRY)
-
-_I = TypeVar("_I", bound=type[Importer])
-
-
-def register_importer(cls: _I) -> _I:
-    """Class decorator: instantiate ``cls`` and register it under ``cls.name``."""
-    name = getattr(cls, "name", None)
-    if not isinstance(name, str) or not name:
-        raise TypeError(f"{cls.__name__} must set a non-empty class attribute 'name'")
-    if name in _REGISTRY and type(_REGISTRY[name]) is not cls:
-        raise ValueError(
-            f"an importer named {name!r} is already registered ({type(_REGISTRY[name]).__name__})"
-        )
-    _REGISTRY[name] = cls()
-    return cls
-
-
 def known_formats() -> list[str]:
-    """The names of every registered format, sorted."""
-    return sorted(_REGISTRY)
+    """The names of every built-in format, sorted."""
+    return sorted(IMPORTERS.names())
+
+
+@functools.cache
+def _importer(name: str) -> Importer:
+    return IMPORTERS.resolve(name)()
 
 
 def get_importer(name: str) -> Importer:
-    """The importer registered as ``name``; an unknown name raises :class:`UnknownFormatError`."""
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise UnknownFormatError(
-            f"unknown data format {name!r}; known formats: {', '.join(known_formats())}"
-        ) from None
+    """The importer for format ``name`` (a built-in name or a dotted path to an :class:`Importer` subclass).
+
+    An unknown name raises :class:`UnknownFormatError`; a dotted path that does not lead to a complete
+    importer raises :class:`~csbot.errors.ConfigError` naming ``--format``.
+    """
+    if not IMPORTERS.is_known(name) and "." not in name and ":" not in name:
+        raise UnknownFormatError(f"unknown data format {name!r}; known formats: {', '.join(known_formats())}")
+    return _importer(name)
 
 
 def detect_format(path: str | Path) -> str:
-    """The name of the format ``path`` is in, from its name and a peek at its content."""
+    """The name of the format ``path`` is in, from its name and a peek at its content.
+
+    The built-in formats are tried in the order of :data:`csbot.plugins.IMPORTERS`.
+    """
     path = Path(path)
     if not path.exists():
         raise DataError("no such file or directory", path)
-    for name, importer in sorted(_REGISTRY.items(), key=lambda item: item[1].detect_priority):
+    for name in IMPORTERS.names():
         try:
-            if importer.sniff(path):
+            if _importer(name).sniff(path):
                 logger.debug("detected format %s for %s", name, path)
                 return name
         except Exception:  # a sniff must never break detection; treat it as "not mine"
@@ -202,11 +190,9 @@ def check_spans(example: Example, path: Path, line: int | None, where: str = "")
 
 
 __all__ = [
-    "FORMATS",
     "Importer",
     "detect_format",
     "get_importer",
     "known_formats",
     "load_examples",
-    "register_importer",
 ]

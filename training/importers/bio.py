@@ -10,14 +10,13 @@ from typing import Any
 from csbot.errors import DataError
 from nlu.schema import EntitySpan, Example
 
-from .base import Importer, check_spans, read_text, register_importer
+from .base import Importer, check_spans, read_text
 
 logger = logging.getLogger(__name__)
 
 FILES = ("seq.in", "seq.out", "label")
 
 
-@register_importer
 class BioImporter(Importer):
     """SNIPS/ATIS-style folders; text is the tokens joined by single spaces, entities come from B-/I- runs."""
 

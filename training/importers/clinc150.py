@@ -17,7 +17,6 @@ from .base import (
     json_line,
     load_json,
     read_head,
-    register_importer,
 )
 
 logger = logging.getLogger(__name__)
@@ -29,13 +28,11 @@ _STRING = r'"(?:[^"\\]|\\.)*"'
 _SHAPE = re.compile(rf"\A\s*\{{\s*{_STRING}\s*:\s*\[\s*\[\s*{_STRING}\s*,\s*{_STRING}\s*\]")
 
 
-@register_importer
 class Clinc150Importer(Importer):
     """CLINC150; the selector is a comma list of split names (default ``train,oos_train``)."""
 
     name = "clinc150"
     takes_selector = True
-    detect_priority = 20
 
     def sniff(self, path: Path) -> bool:
         """A ``*.json`` object whose first value starts as a list of ``[text, intent]`` string pairs."""

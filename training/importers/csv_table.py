@@ -11,7 +11,7 @@ from csbot.datafiles import csv_rows, find_column
 from csbot.errors import DataError
 from nlu.schema import Example
 
-from .base import Importer, has_suffix, register_importer
+from .base import Importer, has_suffix
 
 logger = logging.getLogger(__name__)
 
@@ -19,7 +19,6 @@ TEXT_COLUMN = "text"
 LABEL_COLUMNS = ("label", "intent", "category")
 
 
-@register_importer
 class CsvImporter(Importer):
     """A header row, then one example a row; options ``text_column`` and ``label_column`` pick columns."""
 

@@ -11,14 +11,13 @@ from typing import Any
 from csbot.errors import DataError
 from nlu.schema import Example
 
-from .base import Importer, check_spans, has_suffix, read_text, register_importer
+from .base import Importer, check_spans, has_suffix, read_text
 
 logger = logging.getLogger(__name__)
 
 _ENTITY_KEYS = ("start", "end", "entity", "value")
 
 
-@register_importer
 class JsonlImporter(Importer):
     """Canonical examples, one JSON object a line; blank lines are skipped, ``intents: [..]`` is accepted."""
 

@@ -18,7 +18,6 @@ from .base import (
     json_line,
     load_json,
     read_head,
-    register_importer,
 )
 
 logger = logging.getLogger(__name__)
@@ -28,13 +27,11 @@ _SHAPE = re.compile(r"\A\s*\[\s*\{")
 _TEXT_KEY = re.compile(r'"text"\s*:')
 
 
-@register_importer
 class NluppImporter(Importer):
     """NLU++; intents joined with ``#`` (none: ``""``), slots become entities; selector picks folds."""
 
     name = "nlupp"
     takes_selector = True
-    detect_priority = 30
 
     def sniff(self, path: Path) -> bool:
         """A folder of ``foldN.json`` files, or a ``*.json`` list of objects with a ``text`` key."""

@@ -18,7 +18,6 @@ from .base import (
     json_line,
     load_json,
     read_head,
-    register_importer,
 )
 
 logger = logging.getLogger(__name__)
@@ -27,12 +26,10 @@ _MARKER = re.compile(r'"rasa_nlu_data"\s*:')
 _IGNORED = ("entity_synonyms", "regex_features", "lookup_tables")
 
 
-@register_importer
 class RasaJsonImporter(Importer):
     """Rasa NLU JSON; an entity ``value`` that differs from its span (a synonym) is replaced by the span."""
 
     name = "rasa_json"
-    detect_priority = 10
 
     def sniff(self, path: Path) -> bool:
         """A ``*.json`` file whose content has a ``"rasa_nlu_data"`` key near the start."""

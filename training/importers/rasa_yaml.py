@@ -14,7 +14,7 @@ import yaml
 from csbot.errors import DataError
 from nlu.schema import EntitySpan, Example
 
-from .base import Importer, check_spans, has_suffix, read_text, register_importer
+from .base import Importer, check_spans, has_suffix, read_text
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +27,6 @@ class AnnotationError(ValueError):
     """Entity markup inside one example line is broken (internal; turned into DataError with the line)."""
 
 
-@register_importer
 class RasaYamlImporter(Importer):
     """Rasa NLU YAML: ``[value](entity)`` markup is removed and becomes character-offset entities."""
 

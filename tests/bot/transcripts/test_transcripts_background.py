@@ -8,8 +8,9 @@ import logging
 import pytest
 from transcript_writer import make_turn
 
-from bot.transcripts import BackgroundSink, JsonlTranscriptLog, TeeSink, TranscriptsConfig, TranscriptSink, iter_turns
+from bot.transcripts import BackgroundSink, JsonlTranscriptLog, TeeSink, TranscriptsConfig, TranscriptSink, create_sink
 from csbot.errors import StoreError
+from csbot.transcripts import iter_turns
 
 
 class Gated(TranscriptSink):
@@ -90,19 +91,46 @@ def test_a_failing_sink_is_logged_once_and_the_writer_goes_on(caplog):
     assert any("work again" in r.getMessage() for r in caplog.records)
 
 
-def test_it_exposes_the_sinks_behind_it(tmp_path):
-    log = JsonlTranscriptLog(tmp_path / "t.jsonl")
-    assert BackgroundSink(log).sinks == [log]
-    assert BackgroundSink(TeeSink([log])).sinks == [log]
+def test_start_and_ping_reach_the_sinks_behind_it(tmp_path):
+    class Lifecycle(Gated):
+        def __init__(self) -> None:
+            super().__init__()
+            self.calls = []
+
+        async def start(self):
+            self.calls.append("start")
+
+        async def ping(self):
+            self.calls.append("ping")
+
+    async def main():
+        first, second = Lifecycle(), Lifecycle()
+        sink = BackgroundSink(TeeSink([first, second]))
+        await sink.start()
+        await sink.ping()
+        assert first.calls == second.calls == ["start", "ping"]
+        first.open.set()
+        second.open.set()
+        await sink.append(make_turn("a", 0))  # the writer started by start() drains the queue
+        await sink.flush()
+        assert first.turns == second.turns == [0]
+        await sink.close()
+        with pytest.raises(StoreError, match="closed"):
+            await sink.start()
+
+    asyncio.run(main())
     with pytest.raises(ValueError):
-        BackgroundSink(log, max_queued=0)
+        BackgroundSink(JsonlTranscriptLog(tmp_path / "t.jsonl"), max_queued=0)
 
 
 def test_a_real_log_behind_the_queue_gets_every_turn(tmp_path):
     path = tmp_path / "t.jsonl"
 
     async def main():
-        sink = BackgroundSink(TeeSink([TranscriptsConfig(path=str(path)).create_sink()]))
+        sink = create_sink(TranscriptsConfig(), path)
+        assert isinstance(sink, BackgroundSink)
+        await sink.start()
+        await sink.ping()
         await asyncio.gather(*(sink.append(make_turn(f"s{i % 3}", i)) for i in range(200)))
         await sink.close()
 

@@ -8,8 +8,8 @@ import pytest
 from transcript_writer import make_turn
 
 from bot.transcripts import RedisTranscriptStream
-from bot.transcripts.redis_stream import mask_url
 from csbot.errors import DataError, StoreError, StoreUnavailableError
+from csbot.redis_client import mask_url
 
 
 def with_password(url: str) -> str:

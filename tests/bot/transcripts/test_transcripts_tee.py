@@ -6,18 +6,20 @@ import asyncio
 import logging
 
 import pytest
-from conftest import REPO
 from transcript_writer import make_turn
 
 from bot.transcripts import (
+    BackgroundSink,
     JsonlTranscriptLog,
     RedisTranscriptStream,
     TeeSink,
     TranscriptsConfig,
     TranscriptSink,
-    iter_turns,
+    create_sink,
 )
 from csbot.errors import ConfigError, StoreUnavailableError
+from csbot.settings import load_config
+from csbot.transcripts import iter_turns
 
 
 class Recording(TranscriptSink):
@@ -103,24 +105,36 @@ def test_a_sink_must_implement_the_interface():
         Half()
 
 
-def test_config_defaults_overrides_and_the_sink_it_builds(tmp_path):
-    config = TranscriptsConfig.from_file()  # configs/default.yaml
+def test_config_from_file_and_the_sink_it_builds(tmp_path):
+    config = load_config().transcripts  # configs/default.yaml
     assert config == TranscriptsConfig()
-    assert config.path == "../logs/transcripts.jsonl" and config.max_bytes == 50 * 1024 * 1024 and config.backups == 5
+    assert config.path == "{home}/logs/transcripts.jsonl" and config.max_bytes == 50 * 1024 * 1024
+    assert config.backups == 5 and config.sinks == ["jsonl", "redis_stream"] and config.background
     custom = tmp_path / "c.yaml"
     custom.write_text(f"transcripts:\n  path: {tmp_path / 'x.jsonl'}\n  backups: 2\n")
-    config = TranscriptsConfig.from_file(custom, backups=7, max_bytes=None)
+    loaded = load_config(custom, {"transcripts.backups": 7, "transcripts.max_bytes": None})
+    config = loaded.transcripts
     assert (config.path, config.backups, config.max_bytes) == (str(tmp_path / "x.jsonl"), 7, 50 * 1024 * 1024)
+    assert loaded.paths.transcripts == tmp_path / "x.jsonl"
     custom.write_text("transcripts:\n  pth: x\n")
-    with pytest.raises(ConfigError, match="transcripts.pth"):
-        TranscriptsConfig.from_file(custom)
+    with pytest.raises(ConfigError, match=r"transcripts\.pth"):
+        load_config(custom)
+    (tmp_path / "conf").mkdir()
+    relative = tmp_path / "conf" / "c.yaml"
+    relative.write_text("transcripts:\n  path: ../logs/t.jsonl\n")  # relative paths start at the config's folder
+    assert load_config(relative).paths.transcripts == tmp_path / "logs" / "t.jsonl"
 
-    assert config.log_path(custom) == tmp_path / "x.jsonl"
-    relative = TranscriptsConfig(path="../logs/t.jsonl")  # relative paths start at the config file's folder
-    assert relative.log_path(tmp_path / "conf" / "c.yaml") == tmp_path / "logs" / "t.jsonl"
-    assert relative.log_path() == REPO / "logs" / "t.jsonl"  # configs/default.yaml: the repository root
-    assert relative.create_sink(config_path=tmp_path / "conf" / "c.yaml").path == tmp_path / "logs" / "t.jsonl"
-    assert isinstance(config.create_sink(), JsonlTranscriptLog)
-    tee = config.create_sink("redis://127.0.0.1:1/0")
+    path = tmp_path / "logs" / "t.jsonl"
+    inline = config.model_copy(update={"background": False})
+    only_log = create_sink(inline, path)  # no Redis session store: the stream is left out
+    assert isinstance(only_log, TeeSink) and [type(s) for s in only_log.sinks] == [JsonlTranscriptLog]
+    assert only_log.sinks[0].path == path and only_log.sinks[0].backups == 7
+    tee = create_sink(inline, path, "redis://127.0.0.1:1/0")
     assert isinstance(tee, TeeSink) and [type(s) for s in tee.sinks] == [JsonlTranscriptLog, RedisTranscriptStream]
-    assert isinstance(config.model_copy(update={"redis_stream": False}).create_sink("redis://x/0"), JsonlTranscriptLog)
+    assert (tee.sinks[1].key, tee.sinks[1].maxlen) == ("csbot:transcripts", 100_000)
+    no_stream = create_sink(inline.model_copy(update={"redis_stream": False}), path, "redis://x/0")
+    assert [type(s) for s in no_stream.sinks] == [JsonlTranscriptLog]
+    queued = create_sink(config.model_copy(update={"max_queued": 3}), path, "redis://127.0.0.1:1/0")
+    assert isinstance(queued, BackgroundSink) and queued.max_queued == 3
+    assert isinstance(queued.inner, TeeSink) and [type(s) for s in queued.inner.sinks] == [JsonlTranscriptLog,
+                                                                                          RedisTranscriptStream]

@@ -11,7 +11,7 @@ import asyncio
 import sys
 
 from bot.transcripts.jsonl import JsonlTranscriptLog
-from bot.transcripts.record import TranscriptTurn
+from csbot.transcripts import TranscriptTurn
 
 
 def make_turn(writer: str, seq: int) -> TranscriptTurn:

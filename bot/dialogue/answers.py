@@ -1,0 +1,92 @@
+"""Answers from past conversations: search the Q&A index, give the closest answer when it clears the
+threshold, ask which question was meant when several are about as close, and read the customer's pick."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+from bot.dialogue.handoff import Escalation
+from bot.dialogue.turn import Turn
+from bot.domain.schema import Domain
+from bot.messages import Button
+from bot.sessions.state import Choice, PendingClarification
+from bot.turns import HitSummary, ReasonCode
+from bot.understanding import Retriever
+
+#: At most this many choices are offered when an answer is ambiguous.
+MAX_CHOICES = 3
+
+
+class Answers:
+    """Retrieval and clarification for the dialogue manager; ``retriever`` may be None (no Q&A index), and
+    then a search falls back."""
+
+    def __init__(self, domain: Domain, retriever: Retriever | None, escalation: Escalation) -> None:
+        self.domain = domain
+        self.retriever = retriever
+        self.escalation = escalation
+
+    async def retrieve(self, turn: Turn, text: str) -> None:
+        """Answer ``text`` from the index, offer choices, or fall back (the slot asked again during a form)."""
+        state = turn.state
+        if self.retriever is None:
+            await self.escalation.fail(turn, ReasonCode.NO_INDEX, "no Q&A index")
+            return
+        started = time.perf_counter()
+        result = await self.retriever.search(text)
+        turn.retrieval_ms = round((time.perf_counter() - started) * 1000, 2)
+        turn.hits = [HitSummary(h.record.id, h.record.question, round(h.score, 4), round(h.rank_score, 4))
+                     for h in result.hits]
+        thresholds = self.domain.thresholds
+        threshold = thresholds.retrieval if thresholds.retrieval is not None else result.threshold
+        margin = thresholds.ambiguity_margin if thresholds.ambiguity_margin is not None else result.margin
+        result = dataclasses.replace(result, threshold=threshold, margin=margin)
+        top = result.top
+        if top is None or top.rank_score < threshold - margin:
+            await self.escalation.fail(turn, ReasonCode.NO_CLOSE_ANSWER, "no past answer close enough")
+            return
+        if result.ambiguous:
+            choices: list[Choice] = []
+            seen: set[str] = set()
+            for hit in result.hits:
+                if hit.record.answer in seen or hit.rank_score < threshold - margin:
+                    continue
+                seen.add(hit.record.answer)
+                choices.append(Choice(hit.record.question, hit.record.question, hit.record.answer, hit.record.id))
+                if len(choices) == MAX_CHOICES:
+                    break
+            if len(choices) > 1:
+                state.pending = PendingClarification(choices)
+                message = turn.say("clarify")
+                message.buttons = [Button(c.question, c.payload) for c in choices]
+                turn.source = "clarify"
+                turn.decision.because(ReasonCode.AMBIGUOUS)
+                return
+        if top.rank_score < threshold:  # ambiguous with one answer, or exactly at threshold - margin
+            await self.escalation.fail(turn, ReasonCode.BELOW_THRESHOLD, "the closest past answer is below the threshold")
+            return
+        state.consecutive_failures = 0
+        turn.say("retrieved", {"answer": top.record.answer, "question": top.record.question,
+                               "source": top.record.source or top.record.id})
+        turn.source = "retrieve"
+        if state.requested_slot:
+            turn.ask(state.requested_slot)
+
+    def pick_choice(self, turn: Turn, pending: PendingClarification, text: str) -> bool:
+        """Answer with the choice ``text`` picks (its button's payload, the question typed, or its number);
+        False when it picks none (the message is then an ordinary turn)."""
+        state, choices = turn.state, pending.choices
+        picked = next((c for c in choices if text.casefold() == c.payload.casefold()), None)
+        if picked is None and text.isdigit() and 1 <= int(text) <= len(choices):
+            picked = choices[int(text) - 1]
+        if picked is None:
+            return False
+        state.consecutive_failures = 0
+        turn.decide("pick_choice", ReasonCode.CLARIFICATION_ANSWERED, "clarification answered")
+        turn.say("retrieved", {"answer": picked.answer, "question": picked.question, "source": picked.id})
+        turn.source = "retrieve"
+        turn.hits = [HitSummary(picked.id, picked.question)]
+        if state.requested_slot:  # a question asked during a form: back to the slot
+            turn.ask(state.requested_slot)
+        return True

@@ -1,0 +1,158 @@
+"""Saving and loading a Q&A index directory: the manifest, the records file, the vectors, checksums.
+
+Layout::
+
+    INDEX_DIR/
+      csbot-index.json   manifest: kind, format, version and creation time (see csbot.artefacts), embedding
+                         model and dimension, counts, index type, checksums
+      vectors.faiss      the faiss index (CPU form)
+      labels.npy         the int64 id of each stored vector (-1 once removed)
+      records.jsonl      one record a line with its int id ("label")
+      encoder/           the fine-tuned embedding model, when built with --finetune
+
+:class:`~retrieval.qa_index.QAIndex` ``.save`` and ``.load`` use these functions; every failure to read
+names the file at fault.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from csbot.artefacts import ArtefactInfo, atomic_directory, read_manifest, sha256_file, stamp, write_json
+from csbot.encoders import DEFAULT_ENCODER
+from csbot.errors import ArtefactError, ConfigError, EmbeddingMismatchError
+from retrieval.config import RetrievalConfig
+from retrieval.index import VectorIndex, create_vector_index
+from retrieval.records import QARecord
+
+MANIFEST = "csbot-index.json"
+RECORDS = "records.jsonl"
+ENCODER_DIR = "encoder"
+KIND = "qa-index"
+_REBUILD = "build the index again"
+_DEFAULT_ALIASES = {DEFAULT_ENCODER, f"sentence-transformers/{DEFAULT_ENCODER}", "default"}
+
+
+def same_model(a: str, b: str) -> bool:
+    """Whether two embedding model names mean the same model (aliases of the default count as one)."""
+    return a == b or (a in _DEFAULT_ALIASES and b in _DEFAULT_ALIASES)
+
+
+def write_index(
+    out_dir: str | Path,
+    vectors: VectorIndex,
+    records: Mapping[int, QARecord],
+    *,
+    embedding_model: str,
+    next_label: int,
+    save_encoder: Callable[[Path], None] | None = None,
+) -> tuple[dict[str, Any], ArtefactInfo]:
+    """Write an index directory atomically (a reader never sees a half-written one); the manifest and its info.
+
+    ``save_encoder`` writes a fine-tuned embedding model into the directory it is given; None when the
+    index uses the configured model as it is.
+    """
+    out = Path(out_dir).resolve()
+    with atomic_directory(out) as tmp:
+        files = vectors.save(tmp)
+        with (tmp / RECORDS).open("w", encoding="utf-8") as handle:
+            for label, record in sorted(records.items()):
+                handle.write(json.dumps({"label": label, **record.to_dict()}, ensure_ascii=False) + "\n")
+        files.append(RECORDS)
+        if save_encoder is not None:
+            save_encoder(tmp / ENCODER_DIR)
+            files += [str(p.relative_to(tmp)) for p in sorted((tmp / ENCODER_DIR).rglob("*")) if p.is_file()]
+        manifest = stamp({
+            "kind": KIND,
+            "embedding_model": embedding_model,
+            "dimension": vectors.dimension,
+            "finetuned": save_encoder is not None,
+            "count": len(records),
+            "questions": sum(1 + len(r.merged) for r in records.values()),
+            "next_label": next_label,
+            **{f"index_{k}": v for k, v in vectors.describe().items() if k in ("type", "removed")},
+            "checksums": {name: sha256_file(tmp / name) for name in files},
+        })
+        write_json(tmp / MANIFEST, manifest)
+    return manifest, ArtefactInfo.from_manifest(manifest, out / MANIFEST)
+
+
+def read_info(index_dir: str | Path) -> tuple[dict[str, Any], ArtefactInfo]:
+    """The manifest of a saved index and its :class:`~csbot.artefacts.ArtefactInfo` (version, creation time ...).
+
+    An index saved in another artefact format raises IncompatibleArtefactError naming the manifest and both
+    format numbers.
+    """
+    root = Path(index_dir)
+    if not root.is_dir():
+        raise ArtefactError("no such index directory", root)
+    return read_manifest(root / MANIFEST, KIND, "Q&A index", _REBUILD)
+
+
+def check_index(root: Path, manifest: Mapping[str, Any], configured_model: str, verify: bool = True) -> None:
+    """The index was built with the configured embedding model, and its files are there (and intact)."""
+    built_with = str(manifest.get("embedding_model", ""))
+    if not same_model(built_with, configured_model):
+        raise EmbeddingMismatchError(
+            f"the index was built with embedding model {built_with!r} but {configured_model!r} is configured; "
+            "configure the same model or build the index again",
+            root / MANIFEST,
+        )
+    for name, digest in (manifest.get("checksums") or {}).items():
+        path = root / name
+        if not path.is_file():
+            raise ArtefactError("missing file (the index directory is incomplete; build it again)", path)
+        if verify and sha256_file(path) != digest:
+            raise ArtefactError("corrupt or truncated file: its checksum does not match the manifest", path)
+
+
+def saved_dimension(root: Path, manifest: Mapping[str, Any]) -> int:
+    """The dimension of the saved vectors, as the manifest gives it."""
+    try:
+        return int(manifest.get("dimension", 0))
+    except (TypeError, ValueError) as exc:
+        raise ArtefactError(f"invalid dimension {manifest.get('dimension')!r}", root / MANIFEST) from exc
+
+
+def load_vectors(root: Path, manifest: Mapping[str, Any], config: RetrievalConfig) -> VectorIndex:
+    """The saved vector index, of the type the manifest names; an unknown type is an ArtefactError naming it."""
+    kind = str(manifest.get("index_type", "flat"))
+    dimension = saved_dimension(root, manifest)
+    try:
+        vectors = create_vector_index(kind, dimension, config)
+    except ConfigError as exc:
+        raise ArtefactError(f"unknown index type {kind!r} ({exc}); {_REBUILD}", root / MANIFEST) from exc
+    vectors.load(root)
+    return vectors
+
+
+def read_records(path: Path) -> Iterator[tuple[int, QARecord]]:
+    """Each saved record with its int label; a corrupt line raises ArtefactError naming the file and line."""
+    if not path.is_file():
+        raise ArtefactError("missing file (the index directory is incomplete; build it again)", path)
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            try:
+                data = json.loads(line)
+                label = int(data.pop("label"))
+                record = QARecord.from_dict(data)
+            except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
+                raise ArtefactError(f"line {number}: corrupt record: {exc}", path) from exc
+            yield label, record
+
+
+__all__ = [
+    "ENCODER_DIR",
+    "MANIFEST",
+    "RECORDS",
+    "check_index",
+    "load_vectors",
+    "read_info",
+    "read_records",
+    "same_model",
+    "saved_dimension",
+    "write_index",
+]

@@ -1,0 +1,93 @@
+"""Calibrating a trained model on the dev set: the temperature, then the out-of-scope score and threshold.
+
+The maths lives in :mod:`nlu.calibration`; this module applies it to dev logits with the training
+options (``oos_score``, ``oos_max_in_scope_cost``, the fallback ``oos_threshold``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import numpy as np
+
+from nlu.calibration import (
+    OOS_SCORES,
+    Calibration,
+    choose_oos_threshold,
+    expected_calibration_error,
+    fit_temperature,
+    oos_scores,
+    sigmoid,
+    softmax,
+)
+from nlu.labels import LabelMaps
+from nlu.schema import Example
+from training.config import TrainingConfig
+
+log = logging.getLogger(__name__)
+
+
+def has_oos_examples(examples: Sequence[Example], labels: LabelMaps) -> bool:
+    """Whether ``examples`` hold any of the out-of-scope label (so a threshold can be chosen on them)."""
+    oos = labels.oos_label
+    return oos is not None and any(ex.intent == oos for ex in examples)
+
+
+def calibrate(
+    logits: np.ndarray, dev: Sequence[Example], labels: LabelMaps, config: TrainingConfig
+) -> Calibration:
+    """Fit the temperature on dev ``logits`` (one row per dev example), then the out-of-scope threshold when
+    dev has such examples; the configured threshold otherwise."""
+    if labels.multi_label:
+        targets = np.zeros_like(logits)
+        for row, ex in enumerate(dev):
+            for name in ex.intents:
+                targets[row, labels.intent_id(name)] = 1.0
+        temperature = fit_temperature(logits, targets, multi_label=True)
+        before, after = sigmoid(logits), sigmoid(logits, temperature)
+        ece = [expected_calibration_error(p.ravel(), targets.ravel()) for p in (before, after)]
+        return Calibration(temperature, config.oos_threshold, "config", ece[0], ece[1])
+
+    gold = np.array([labels.intent_id(ex.intent) for ex in dev])
+    temperature = fit_temperature(logits, gold)
+    before, after = softmax(logits), softmax(logits, temperature)
+    correct = before.argmax(1) == gold
+    ece = [expected_calibration_error(p.max(1), correct) for p in (before, after)]
+    calibration = Calibration(temperature, config.oos_threshold, "config", ece[0], ece[1])
+    if has_oos_examples(dev, labels):
+        choose_oos(calibration, logits, gold, labels, config)
+    return calibration
+
+
+def choose_oos(
+    calibration: Calibration, logits: np.ndarray, gold: np.ndarray, labels: LabelMaps, config: TrainingConfig
+) -> None:
+    """Pick the out-of-scope score and its threshold on dev (most OOS recall within the allowed cost).
+
+    Sets ``oos_score``, ``oos_threshold``, ``threshold_source="dev"`` and ``oos_dev`` (each candidate's
+    threshold, recall and in-scope accuracy) on ``calibration``.
+    """
+    oos_id = labels.intent_id(labels.oos_label)
+    predicted_oos = logits.argmax(1) == oos_id
+    is_oos = gold == oos_id
+    correct = (logits.argmax(1) == gold)[~is_oos]
+    names = OOS_SCORES if config.oos_score == "auto" else (config.oos_score,)
+    results: dict[str, dict] = {}
+    for name in names:
+        scores = oos_scores(logits, name, calibration.temperature, oos_id)
+        scores = np.where(predicted_oos, -np.inf, scores)
+        threshold, info = choose_oos_threshold(
+            scores[~is_oos], correct, scores[is_oos], config.oos_max_in_scope_cost
+        )
+        results[name] = {"threshold": threshold, **info}
+    # Most recall first; then the in-scope accuracy kept; the plain probability wins a full tie.
+    chosen = max(names, key=lambda n: (results[n]["oos_recall"], results[n]["in_scope_accuracy"], n == "probability"))
+    calibration.oos_score = chosen
+    calibration.oos_threshold = float(results[chosen]["threshold"])
+    calibration.threshold_source = "dev"
+    calibration.oos_dev = results
+    log.debug("out-of-scope score %s, threshold %.4f chosen on dev: %s", chosen, calibration.oos_threshold, results)
+
+
+__all__ = ["calibrate", "choose_oos", "has_oos_examples"]
