@@ -22,6 +22,7 @@ import fcntl
 import logging
 import os
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Self
 
@@ -75,20 +76,8 @@ class JsonlTranscriptLog(TranscriptSink):
         await asyncio.to_thread(self._open)
 
     def _open(self) -> None:
-        with self._mutex:
-            if self._closed:
-                raise StoreError(f"{self.path}: the transcript log is closed")
-            self._forget_if_forked()
-            try:
-                lock_fd = self._lock_file()
-                fcntl.flock(lock_fd, fcntl.LOCK_EX)
-                try:
-                    self._current_file()
-                finally:
-                    fcntl.flock(lock_fd, fcntl.LOCK_UN)
-            except OSError as exc:
-                self._close_fds()
-                raise StoreError(f"{self.path}: cannot open the transcript log: {exc.strerror or exc}") from exc
+        with self._locked("open"):
+            self._current_file()
 
     async def append(self, turn: TranscriptTurn) -> None:
         """Append one turn as one line, off the event loop; raises :class:`StoreError` when it cannot."""
@@ -116,6 +105,18 @@ class JsonlTranscriptLog(TranscriptSink):
         self._fd = self._lock_fd = self._file_id = None
 
     def _write_line(self, line: bytes) -> None:
+        with self._locked("write"):
+            fd = self._current_file()
+            size = os.fstat(fd).st_size
+            if size and size + len(line) > self.max_bytes:
+                self._rotate()
+                fd = self._reopen()
+            _write_all(fd, line)
+
+    @contextlib.contextmanager
+    def _locked(self, doing: str) -> Iterator[None]:
+        """Hold the thread mutex and the log's file lock; an OS error becomes a :class:`StoreError` and the
+        descriptors are dropped, so the next call starts afresh."""
         with self._mutex:
             if self._closed:
                 raise StoreError(f"{self.path}: the transcript log is closed")
@@ -124,17 +125,12 @@ class JsonlTranscriptLog(TranscriptSink):
                 lock_fd = self._lock_file()
                 fcntl.flock(lock_fd, fcntl.LOCK_EX)
                 try:
-                    fd = self._current_file()
-                    size = os.fstat(fd).st_size
-                    if size and size + len(line) > self.max_bytes:
-                        self._rotate()
-                        fd = self._reopen()
-                    _write_all(fd, line)
+                    yield
                 finally:
                     fcntl.flock(lock_fd, fcntl.LOCK_UN)
             except OSError as exc:
-                self._close_fds()  # start afresh next time
-                raise StoreError(f"{self.path}: cannot write the transcript log: {exc.strerror or exc}") from exc
+                self._close_fds()
+                raise StoreError(f"{self.path}: cannot {doing} the transcript log: {exc.strerror or exc}") from exc
 
     def _forget_if_forked(self) -> None:
         """In a forked child, drop the parent's descriptors: a shared open file description would share the flock."""
