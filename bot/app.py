@@ -22,6 +22,7 @@ from bot.domain import Domain, check_against_model, load_domain
 from bot.messages import Message, OutgoingMessage, Reply
 from bot.sessions.base import SessionStore
 from bot.transcripts.base import TranscriptSink
+from bot.turns import Versions
 from bot.understanding import Retriever, Understander
 from csbot.errors import ConfigError
 
@@ -34,7 +35,7 @@ log = logging.getLogger(__name__)
 class BotApp:
     """A dialogue manager with its store, models and transcript sinks; start it before use, stop it after."""
 
-    def __init__(self, config: Config, domain: Domain, manager: DialogueManager, store: SessionStore,
+    def __init__(self, config: Config | None, domain: Domain, manager: DialogueManager, store: SessionStore,
                  nlu: Understander, retriever: Retriever | None, transcripts: TranscriptSink | None) -> None:
         self.config, self.domain, self.manager = config, domain, manager
         self.store, self.nlu, self.retriever, self.transcripts = store, nlu, retriever, transcripts
@@ -67,6 +68,12 @@ class BotApp:
         nlu = ModelUnderstander(model)
         manager = DialogueManager(domain, nlu, store, retriever, sink)
         return cls(config, domain, manager, store, nlu, retriever, sink)
+
+    @classmethod
+    def for_manager(cls, manager: DialogueManager, config: Config | None = None) -> BotApp:
+        """An app around a manager wired by hand (tests, scripts, a custom deployment): the manager's store,
+        models and transcript sink get the app's lifecycle and channels."""
+        return cls(config, manager.domain, manager, manager.store, manager.nlu, manager.retriever, manager.transcripts)
 
     # -- lifecycle ---------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -142,6 +149,10 @@ class BotApp:
         for message in messages:
             await output.send_message(recipient, message)
         return True
+
+    def versions(self) -> Versions:
+        """The versions and creation times of the NLU model and the Q&A index this bot answers with."""
+        return self.manager.versions()
 
     async def reset(self, session_id: str) -> None:
         """Forget a conversation."""

@@ -8,15 +8,16 @@ A story file (YAML)::
           - user: where is my order 48213?
             expect:
               source: template          # the reply's decision source
+              code: intent_recognised   # a reason code the turn went through (bot/turns.py: ReasonCode)
               intent: track_order       # the parsed intent
               slots: {order_id: "48213"}
               text: ["48213", "on its way"]   # regular expressions the reply text must all match
           - click: 1                    # the first button of the previous reply
             expect: {source: retrieve}
 
-``expect`` keys: ``source``, ``intent``, ``slots`` (a subset), ``text`` (regexes, case-insensitive),
+``expect`` keys: ``source``, ``code`` (a :class:`~bot.turns.ReasonCode` value), ``intent``, ``slots`` (a subset), ``text`` (regexes, case-insensitive),
 ``not_text``, ``buttons`` (titles that must be offered), ``handoff`` (bool), ``silent`` (no message).
-``source``, ``intent`` and ``slots`` are read from the reply's :class:`~bot.turns.TurnDetails`; a step
+``source``, ``code``, ``intent`` and ``slots`` are read from the reply's :class:`~bot.turns.TurnDetails`; a step
 that fails on its source names the turn's decision (its reason code and note) to show why.
 """
 
@@ -33,6 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from bot.channels.base import CollectingOutputChannel, OutputChannel, SentMessage
 from bot.messages import Message, Reply
+from bot.turns import ReasonCode
 from csbot.errors import DataError
 
 
@@ -40,6 +42,7 @@ class Expect(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     source: str | None = None
+    code: ReasonCode | None = None
     intent: str | None = None
     slots: dict[str, Any] | None = None
     text: list[str] = Field(default_factory=list)
@@ -128,6 +131,9 @@ def check(expect: Expect, reply: Reply) -> list[str]:
     details = reply.details
     if expect.source is not None and reply.source != expect.source:
         problems.append(f"source: expected {expect.source!r}, got {reply.source!r} ({details.decision})")
+    if expect.code is not None and expect.code not in details.decision.codes:
+        problems.append(f"code: expected {expect.code.value!r}, got "
+                        f"{' then '.join(repr(c.value) for c in details.decision.codes)}")
     if expect.intent is not None and details.intent != expect.intent:
         problems.append(f"intent: expected {expect.intent!r}, got {details.intent!r} ({details.confidence})")
     for key, value in (expect.slots or {}).items():

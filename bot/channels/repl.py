@@ -58,9 +58,10 @@ class ReplChannel(InputChannel):
 
     def __init__(self, console: Console, title: str = "csbot", interactive: bool | None = None,
                  session_id: str | None = None,
-                 reset: Callable[[str], Awaitable[None]] | None = None) -> None:
+                 reset: Callable[[str], Awaitable[None]] | None = None, about: str = "") -> None:
         self.console = console
         self.title = title
+        self.about = about
         self.interactive = sys.stdin.isatty() if interactive is None else interactive
         self.session_id = session_id or _new_session()
         self.reset = reset
@@ -77,6 +78,8 @@ class ReplChannel(InputChannel):
         if self.interactive:
             self.console.print(f"[bold]{escape(self.title)}[/bold] — type [cyan]/help[/cyan] for commands, "
                                "[cyan]/quit[/cyan] to leave.")
+            if self.about:
+                self.console.print(f"[dim]{escape(self.about)}[/dim]")
         while True:
             line = await self._read()
             if line is None:

@@ -33,7 +33,9 @@ def chat_command(config_path, redis_url, model_dir, index_dir, session_id, no_tr
                                        "sessions.store": "redis" if redis_url else None, "sessions.url": redis_url})
     prepare_models(config, show_progress=sys.stderr.isatty(), say=lambda text: console.print(f"[dim]{text}[/dim]"))
     app = BotApp.build(config, transcripts=not no_transcripts)
-    channel = ReplChannel(console, title=config.bot.name, session_id=session_id, reset=app.reset)
+    versions = app.versions()
+    about = f"NLU model {versions.model or '-'}, Q&A index {versions.index or 'none'}"
+    channel = ReplChannel(console, title=config.bot.name, session_id=session_id, reset=app.reset, about=about)
     app.register_output(channel.output_channel())
     with asyncio.Runner() as runner:  # one event loop: Redis connections and the transcript writer live on it
         runner.run(app.start())

@@ -180,10 +180,11 @@ class DialogueManager:
             requested_slot=state.requested_slot if state is not None else None,
             hits=list(turn.hits),
             timings=timings,
-            versions=self._versions(),
+            versions=self.versions(),
         )
 
-    def _versions(self) -> Versions:
+    def versions(self) -> Versions:
+        """The versions and creation times of the NLU model and the Q&A index this manager answers with."""
         retriever = self.retriever
         return Versions(self.nlu.version, retriever.version if retriever is not None else "",
                         self.nlu.created, retriever.created if retriever is not None else "")

@@ -7,6 +7,7 @@ Coroutines run with ``asyncio.run`` inside plain test functions, as in the other
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 from conftest import REPO
@@ -22,6 +23,7 @@ from bot.transcripts.base import TranscriptSink
 from bot.understanding import ModelUnderstander
 from csbot.errors import ConfigError, StoreUnavailableError
 from csbot.settings import load_config
+from nlu.artefact import read_info
 
 DEMO_DOMAIN = REPO / "configs" / "demo" / "domain.yml"
 
@@ -58,13 +60,10 @@ class UnreachableSink(TranscriptSink):
         self.closed = True
 
 
-def make_app(config=None, store=None, transcripts=None) -> BotApp:
-    config = config or load_config()
-    domain = load_domain(DEMO_DOMAIN)
-    store = store or MemorySessionStore()
-    nlu = KeywordUnderstander()
-    manager = DialogueManager(domain, nlu, store, None, transcripts)
-    return BotApp(config, domain, manager, store, nlu, None, transcripts)
+def make_app(store=None, transcripts=None) -> BotApp:
+    manager = DialogueManager(load_domain(DEMO_DOMAIN), KeywordUnderstander(), store or MemorySessionStore(), None,
+                              transcripts)
+    return BotApp.for_manager(manager)
 
 
 def test_several_workers_with_the_memory_store_are_refused_at_build(tmp_path):
@@ -98,6 +97,11 @@ def test_build_wires_the_configured_parts_and_answers_through_a_channel(tiny_mod
         assert [m.text for m in output.messages] == [m.text for m in reply.messages] and reply.messages
         assert {m.recipient_id for m in output.messages} == {"s1"}
         assert log.read_text().count("\n") == 1  # stop() wrote the queued transcript turn
+        info = read_info(tiny_model_dir)[1]
+        assert app.versions().model == info.version and app.versions().model_created == info.created_iso
+        assert reply.details.versions == app.versions()
+        logged = json.loads(log.read_text())["versions"]  # every transcript turn names the model it came from
+        assert (logged["nlu"], logged["nlu_created"], logged["index"]) == (info.version, info.created_iso, "")
 
     asyncio.run(main())
 

@@ -52,11 +52,8 @@ def mybot(monkeypatch):
 
 
 def make_app(store=None, domain=None) -> BotApp:
-    config = load_config()
-    domain = domain or load_domain(DEMO_DOMAIN)
-    store = store or MemorySessionStore()
-    nlu = KeywordUnderstander()
-    return BotApp(config, domain, DialogueManager(domain, nlu, store), store, nlu, None, None)
+    manager = DialogueManager(domain or load_domain(DEMO_DOMAIN), KeywordUnderstander(), store or MemorySessionStore())
+    return BotApp.for_manager(manager)
 
 
 def test_the_doc_has_the_three_examples():

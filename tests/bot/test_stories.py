@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from test_dialogue import build
 
-from bot.messages import Button, Message, OutgoingMessage, Reply
+from bot.app import BotApp
+from bot.messages import Button, OutgoingMessage, Reply
 from bot.stories import Expect, Story, check, load_stories, run_story
 from bot.turns import ReasonCode, TurnDecision, TurnDetails
 from csbot.errors import DataError
@@ -78,6 +79,8 @@ def test_bad_steps_and_expectations_are_named(tmp_path):
         load_stories(write(tmp_path, "stories:\n  - {name: a, steps: [{click: 0}]}\n"))
     with pytest.raises(DataError, match=r"'#2'"):
         load_stories(write(tmp_path, "stories:\n  - {name: a, steps: []}\n  - just a line\n"))
+    with pytest.raises(DataError, match=r"steps\.0\.expect\.code"):  # not a ReasonCode
+        load_stories(write(tmp_path, "stories:\n  - {name: a, steps: [{user: hi, expect: {code: felt_like_it}}]}\n"))
 
 
 def test_bad_yaml_names_the_line(tmp_path):
@@ -134,12 +137,24 @@ SILENT = Reply([], "silent", True, details=TurnDetails(
     (Expect(handoff=True), ["handoff: expected True, got False"]),
     (Expect(silent=False), []),
     (Expect(silent=True), ["silent: expected True, got 2 messages"]),
+    (Expect(code=ReasonCode.INTENT_RECOGNISED), []),
+    (Expect(code="low_confidence"), ["code: expected 'low_confidence', got 'intent_recognised'"]),
     (Expect(source="fallback", handoff=True, text=["nope"]),
      ["source: expected 'fallback', got 'template' (intent_recognised: start)", "text: expected to match /nope/",
       "handoff: expected True, got False"]),
 ])
 def test_check_each_expectation(expect, problems):
     assert check(expect, REPLY) == problems
+
+
+def test_check_a_code_the_turn_went_through():
+    decision = TurnDecision("retrieve", ReasonCode.LOW_CONFIDENCE, "low confidence 0.30")
+    decision.because(ReasonCode.NO_CLOSE_ANSWER, "no past answer close enough")
+    reply = Reply([OutgoingMessage("Sorry?")], "fallback", details=TurnDetails(decision=decision))
+    assert check(Expect(code="low_confidence"), reply) == []  # an earlier reason of the turn counts
+    assert check(Expect(code="no_close_answer"), reply) == []
+    assert check(Expect(code="ambiguous"), reply) == [
+        "code: expected 'ambiguous', got 'low_confidence' then 'no_close_answer'"]
 
 
 def test_check_a_silent_reply():
@@ -150,21 +165,6 @@ def test_check_a_silent_reply():
 
 # -- playing a story -------------------------------------------------------------------------------
 
-
-class ChannelBot:
-    """What a story is played against, doing what ``BotApp.handle`` does: the test manager answers and the
-    reply goes to the output channel, to the message's recipient."""
-
-    def __init__(self, manager) -> None:
-        self.manager = manager
-
-    async def handle(self, message: Message, output) -> Reply:
-        reply = await self.manager.handle(message)
-        await output.send_reply(message.recipient_id, reply)
-        return reply
-
-    async def reset(self, session_id: str) -> None:
-        await self.manager.reset(session_id)
 
 THREE_STEPS = """
 stories:
@@ -184,7 +184,7 @@ def test_run_story_plays_a_three_step_story_with_a_click(tmp_path):
 
     async def main():
         manager = build()
-        result = await run_story(ChannelBot(manager), story)
+        result = await run_story(BotApp.for_manager(manager), story)
         assert manager.nlu.calls == ["hello", "Track my order", "it's 48213"]  # the click sent the button's payload
         assert manager.store._data == {}  # the story's session is reset afterwards
         return result
@@ -195,7 +195,7 @@ def test_run_story_plays_a_three_step_story_with_a_click(tmp_path):
 
 def test_run_story_reports_the_steps_that_differ(tmp_path):
     [story] = load_stories(write(tmp_path, THREE_STEPS.replace("on its way", "delivered").replace("ask_slot", "template")))
-    result = asyncio.run(run_story(ChannelBot(build()), story))
+    result = asyncio.run(run_story(BotApp.for_manager(build()), story))
     assert not result.passed and [f.step for f in result.failures] == [2, 3]
     click, answer = result.failures
     assert click.said == "Track my order" and click.problems[0].startswith("source: expected 'template', got 'ask_slot'")
@@ -205,6 +205,6 @@ def test_run_story_reports_the_steps_that_differ(tmp_path):
 
 def test_run_story_stops_at_a_click_on_a_missing_button():
     story = Story(name="no buttons", steps=[{"user": "how can I pay?"}, {"click": 1}, {"user": "hello"}])
-    result = asyncio.run(run_story(ChannelBot(build()), story))
+    result = asyncio.run(run_story(BotApp.for_manager(build()), story))
     assert [(f.step, f.said, f.problems) for f in result.failures] == [
         (2, "(click 1)", ["the previous reply offered 0 buttons"])]
