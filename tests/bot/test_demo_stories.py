@@ -20,11 +20,17 @@ from bot.cli import main
 
 
 @pytest.mark.slow
-def test_the_demo_passes_its_stories(demo_models, capsys):
+def test_the_demo_passes_its_stories(demo_models, capsys, monkeypatch):
+    import csbot.settings
+
     model, index = demo_models
+    read = []
+    monkeypatch.setattr(csbot.settings, "read_config_file",
+                        lambda path, original=csbot.settings.read_config_file: read.append(path) or original(path))
     code = main(["test", "stories", str(REPO / "configs" / "demo" / "stories"), "--model", str(model),
                  "--index", str(index), "--quiet"])
     out = capsys.readouterr().out
+    assert read == [REPO / "configs" / "default.yaml"]  # the configuration is read once for the whole command
     assert (model / "csbot-model.json").is_file() and (index / "csbot-index.json").is_file()
     assert code == 0, out
     passed, total = out.strip().splitlines()[-1].split()[0].split("/")
