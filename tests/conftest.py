@@ -11,11 +11,25 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 REPO = Path(__file__).resolve().parents[1]
+
+# Hypothesis (tests/properties/): the same budget everywhere, no example database written into the tree,
+# no deadline (2 shared cores make timings noisy). $CSBOT_HYPOTHESIS_EXAMPLES raises the budget locally.
+settings.register_profile(
+    "csbot",
+    max_examples=int(os.environ.get("CSBOT_HYPOTHESIS_EXAMPLES", "100")),
+    deadline=None,
+    database=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.load_profile("csbot")
+
 #: The shared public data sets (SNIPS, ATIS, BANKING77, CLINC150, NLU++), found only through this variable
 #: (``.ci/run`` sets it); tests that need them take the ``datasets_dir`` fixture and are skipped without it.
 DATASETS_ENV = "CSBOT_DATASETS"
