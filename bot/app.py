@@ -66,7 +66,8 @@ class BotApp:
         store = create_store(config.sessions)
         sink = build_transcript_sink(config) if transcripts else None
         nlu = ModelUnderstander(model)
-        manager = DialogueManager(domain, nlu, store, retriever, sink)
+        manager = DialogueManager(domain, nlu, store, retriever, sink,
+                                  model_timeout_seconds=config.bot.model_timeout_seconds)
         return cls(config, domain, manager, store, nlu, retriever, sink)
 
     @classmethod

@@ -2,21 +2,28 @@
 
 The NLU model and the embedding model are far cheaper per item in a batch than one by one; turns of
 different conversations that arrive within a few milliseconds are parsed together, off the event loop.
+One bad item (a text the model cannot take) must not cost the other conversations of its batch their
+answer: a batch that fails is run again item by item, and only the items that fail alone get the error.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
 
+log = logging.getLogger(__name__)
+
 
 class MicroBatcher(Generic[T, R]):
     """``await batcher.submit(item)`` runs ``fn`` on a batch of up to ``max_batch`` items gathered within
-    ``max_wait_ms``, in the loop's default executor; an exception fails every call of that batch.
+    ``max_wait_ms``, in the loop's default executor. When the batched call raises (or returns the wrong
+    number of results), the batch's items are run again one by one: each caller gets its own result, and
+    only a caller whose item fails alone gets an exception (its own).
 
     Every batch runs as a task the batcher keeps until it ends, so :meth:`drain` can wait for the calls in
     flight when the bot stops (nothing is fire-and-forget).
@@ -79,14 +86,42 @@ class MicroBatcher(Generic[T, R]):
     async def _run(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
         loop = asyncio.get_running_loop()
         try:
-            results = await loop.run_in_executor(None, self.fn, [item for item, _ in batch])
-            if len(results) != len(batch):
-                raise RuntimeError(f"batched call returned {len(results)} results for {len(batch)} items")
-        except Exception as exc:  # noqa: BLE001 - handed to every waiting caller
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
+            results = await loop.run_in_executor(None, self._call, [item for item, _ in batch])
+        except Exception as exc:  # noqa: BLE001 - retried item by item below
+            if len(batch) == 1:
+                _fail(batch[0][1], exc)
+                return
+            waiting = [(item, future) for item, future in batch if not future.done()]
+            log.warning("a batch of %d items failed (%s: %s); running its %d waiting items one by one",
+                        len(batch), exc.__class__.__name__, exc, len(waiting))
+            outcomes = await loop.run_in_executor(None, self._one_by_one, [item for item, _ in waiting])
+            for (_, future), (result, error) in zip(waiting, outcomes, strict=True):
+                if error is not None:
+                    _fail(future, error)
+                elif not future.done():
+                    future.set_result(result)  # type: ignore[arg-type]
             return
         for (_, future), result in zip(batch, results, strict=True):
             if not future.done():
                 future.set_result(result)
+
+    def _call(self, items: list[T]) -> Sequence[R]:
+        results = self.fn(items)
+        if len(results) != len(items):
+            raise RuntimeError(f"batched call returned {len(results)} results for {len(items)} items")
+        return results
+
+    def _one_by_one(self, items: list[T]) -> list[tuple[R | None, Exception | None]]:
+        """Each item's (result, None), or (None, the exception its call alone raised); run in the executor."""
+        outcomes: list[tuple[R | None, Exception | None]] = []
+        for item in items:
+            try:
+                outcomes.append((self._call([item])[0], None))
+            except Exception as exc:  # noqa: BLE001 - handed to that item's caller only
+                outcomes.append((None, exc))
+        return outcomes
+
+
+def _fail(future: asyncio.Future[R], exc: Exception) -> None:
+    if not future.done():  # a caller that gave up is not answered
+        future.set_exception(exc)

@@ -22,6 +22,7 @@ class BotConfig(BaseModel):
     stories: str = Field("{configs}/demo/stories", description="conversation tests run by `csbot test stories`")
     model_dir: str = "{home}/models/demo"
     index_dir: str = "{home}/models/demo-index"
+    model_timeout_seconds: float = Field(30.0, gt=0, description="a parse or a search slower than this: an apology for that turn")
 
 
 class ServerConfig(BaseModel):

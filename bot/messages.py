@@ -2,10 +2,30 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from bot.turns import TurnDetails
+
+#: Lone UTF-16 surrogates: what undecodable bytes become (``surrogateescape``) and what a JSON ``"\udc80"``
+#: escape gives. No UTF-8 encoder, tokenizer or Redis client takes them.
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def safe_text(text: str | bytes | None) -> str:
+    """``text`` made safe to encode anywhere: each lone surrogate becomes U+FFFD (one character for one, so
+    character offsets into the text stay valid); bytes are decoded as UTF-8, undecodable ones replaced;
+    None (a channel that sent no text) is ""."""
+    if isinstance(text, (bytes, bytearray)):
+        return bytes(text).decode("utf-8", "replace")
+    if not isinstance(text, str):
+        return "" if text is None else str(text)
+    try:
+        text.encode("utf-8")  # the quick test: only a surrogate fails it
+    except UnicodeEncodeError:
+        return _SURROGATES.sub("\ufffd", text)
+    return text
 
 
 @dataclass

@@ -1,10 +1,19 @@
-"""Rendering templates: a variant other than the last one used, placeholders filled, buttons attached."""
+"""Rendering templates: a variant other than the last one used, placeholders filled, buttons attached.
+
+Only the domain's own texts (templates, prompts, ``invalid`` texts: checked when the domain is loaded) are
+ever read as templates. Slot values, action results and reasons, which may hold what a customer typed,
+are data: :func:`fill` puts them in as text and never parses them, and a placeholder may only name a value
+(``{order_id}``, with an optional conversion and format spec), never reach into one (``{slot.__class__}``,
+``{items[0]}``).
+"""
 
 from __future__ import annotations
 
 import logging
 import random
+import re
 import string
+from collections.abc import Mapping
 from typing import Any
 
 from bot.domain.schema import Domain
@@ -25,13 +34,58 @@ DEFAULT_TEXTS = {
     "clarify": "Which of these did you mean?",
     "retrieved": "{answer}",
     "resume": "Back to what we were doing:",
+    "session_reset": "Sorry, I lost track of our conversation, so let's start again.",
+    "invalid_value": "Sorry, {reason}.",
 }
 
+_PARSER = string.Formatter()
+#: A format spec with a number this long (a width or precision of 10,000 or more) would build a huge text.
+_HUGE_SPEC = re.compile(r"\d{5,}")
 
-class _Blank(dict):
-    def __missing__(self, key: str) -> str:
-        log.warning("template placeholder {%s} has no value", key)
-        return ""
+
+def fill(template: str, values: Mapping[str, Any]) -> str:
+    """``template`` with each ``{name}`` replaced by ``values[name]``, as text.
+
+    The values are never parsed, so braces in them are just characters. A field that is not a plain name
+    (positional, attribute or index access) or has no value is left blank, and a format spec that does not
+    suit its value (or would be huge, or holds a nested field) is ignored; each with a warning. A template
+    that is not a valid format string (the loader refuses those) is sent as it is written.
+    """
+    try:
+        parts = list(_PARSER.parse(template))
+    except ValueError as exc:
+        log.warning("template text %r is not a valid format string (%s); sent as written", template[:80], exc)
+        return template
+    out: list[str] = []
+    for literal, name, spec, conversion in parts:
+        out.append(literal)
+        if name is None:
+            continue
+        if not name.isidentifier():
+            log.warning("template placeholder {%s} is not a plain name; left blank", name)
+            continue
+        if name not in values:
+            log.warning("template placeholder {%s} has no value", name)
+            continue
+        out.append(_format(name, values[name], spec or "", conversion))
+    return "".join(out)
+
+
+def _format(name: str, value: Any, spec: str, conversion: str | None) -> str:
+    if conversion == "r":
+        value = repr(value)
+    elif conversion == "a":
+        value = ascii(value)
+    elif conversion == "s":
+        value = str(value)
+    if spec and ("{" in spec or _HUGE_SPEC.search(spec)):
+        log.warning("template placeholder {%s} has a format spec %r that is not used", name, spec)
+        spec = ""
+    try:
+        return format(value, spec)
+    except (TypeError, ValueError, OverflowError) as exc:
+        log.warning("template placeholder {%s}: format spec %r does not suit the value (%s)", name, spec, exc)
+        return str(value)
 
 
 class Renderer:
@@ -46,10 +100,11 @@ class Renderer:
 
     def render(self, name: str, state: SessionState, variables: dict[str, Any] | None = None) -> OutgoingMessage:
         """One message from template ``name`` (never the same variant twice in a row when there are several)."""
-        values = _Blank({**{k: _show(v) for k, v in state.slots.items()}, **{k: _show(v) for k, v in (variables or {}).items()}})
+        values = {**{k: _show(v) for k, v in state.slots.items()},
+                  **{k: _show(v) for k, v in (variables or {}).items()}}
         variants = self.domain.templates.get(name)
         if not variants:
-            return OutgoingMessage(string.Formatter().vformat(DEFAULT_TEXTS.get(name, name), (), values))
+            return OutgoingMessage(fill(DEFAULT_TEXTS.get(name, name), values))
         choices = list(range(len(variants)))
         last = state.variants.get(name)
         if len(choices) > 1 and last in choices:
@@ -57,15 +112,15 @@ class Renderer:
         index = self.rng.choice(choices)
         state.variants[name] = index
         variant = variants[index]
-        text = string.Formatter().vformat(variant.text, (), values)
-        buttons = [Button(string.Formatter().vformat(b.title, (), values),
-                          string.Formatter().vformat(b.payload or b.title, (), values)) for b in variant.buttons]
-        return OutgoingMessage(text, buttons)
+        buttons = [Button(fill(b.title, values), fill(b.payload or b.title, values)) for b in variant.buttons]
+        return OutgoingMessage(fill(variant.text, values), buttons)
 
     def text(self, text: str, state: SessionState, variables: dict[str, Any] | None = None) -> OutgoingMessage:
-        """A message from a literal template text (slot prompts, invalid-value reasons)."""
-        values = _Blank({**{k: _show(v) for k, v in state.slots.items()}, **(variables or {})})
-        return OutgoingMessage(string.Formatter().vformat(text, (), values))
+        """A message from one of the domain's own texts (a slot's prompt or ``invalid`` text); ``variables``
+        and the slots are filled in as data. Never pass a customer's words as ``text``: pass them in
+        ``variables`` (see :func:`fill`)."""
+        values = {**{k: _show(v) for k, v in state.slots.items()}, **(variables or {})}
+        return OutgoingMessage(fill(text, values))
 
 
 def _show(value: Any) -> Any:

@@ -1,17 +1,25 @@
-"""Slot values: taking them from the tagger's entities or a bare reply, and validating them per slot."""
+"""Slot values: taking them from the tagger's entities or a bare reply, and validating them per slot.
+
+Whatever a customer sends, validation takes time linear in what it looks at, and it looks at no more than
+the slot's ``max_length`` characters: a longer value or bare reply is refused before any pattern runs (a
+domain's own ``regex`` included, which then works on a bounded text). The built-in patterns below are
+linear: no quantifier nests in another over the same characters, and a match may only start where a run
+of its characters starts (``findall`` would otherwise retry a long run from each of its characters).
+"""
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
 
 from bot.domain.schema import SlotSpec
 
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _NUMBER = re.compile(r"-?\d+(?:[.,]\d+)?")
 _ORDER = re.compile(r"\b\d{5}\b")
-_PHONE = re.compile(r"\+?\(?\d[\d ()-]{6,}\d")  # "(020) 123 4567" keeps its opening bracket
+_PHONE = re.compile(r"\+?\(?\d[\d ()-]{6,24}\d")  # "(020) 123 4567" keeps its opening bracket
 _WEEKDAYS = "monday|tuesday|wednesday|thursday|friday|saturday|sunday|mon|tue|wed|thu|fri|sat|sun"
 _MONTHS = "jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?"
 _DATE = re.compile(
@@ -31,10 +39,11 @@ _FINDERS = {"email": _EMAIL, "number": _NUMBER, "order_number": _ORDER, "phone":
 
 @dataclass
 class SlotCheck:
-    """A candidate value and, when it is invalid, why."""
+    """A candidate value and, when it is invalid, why (``too_long``: refused for its length alone)."""
 
     value: Any
     problem: str | None = None
+    too_long: bool = False
 
     @property
     def ok(self) -> bool:
@@ -42,19 +51,33 @@ class SlotCheck:
 
 
 def validate(name: str, spec: SlotSpec, value: str) -> SlotCheck:
-    """Whether ``value`` fits slot ``name``: its regex (full match) when given, else its type."""
+    """Whether ``value`` fits slot ``name``: at most ``max_length`` characters, then its regex (full match)
+    when given, else its type."""
     value = value.strip()
+    words = name.replace("_", " ")
     if not value:
-        return SlotCheck(value, f"the {name.replace('_', ' ')} is empty")
+        return SlotCheck(value, f"the {words} is empty")
+    if len(value) > spec.max_length:
+        return SlotCheck(value, f"the {words} is too long ({len(value)} characters, at most {spec.max_length})",
+                         too_long=True)
     if spec.regex is not None:
         ok = re.fullmatch(spec.regex, value, re.IGNORECASE) is not None
-        return SlotCheck(value, None if ok else f"{value!r} is not a valid {name.replace('_', ' ')}")
+        return SlotCheck(value, None if ok else f"{_shown(value)} is not a valid {words}")
     finder = _FINDERS.get(spec.type)
+    invalid = f"{_shown(value)} is not a valid {_TYPE_WORDS.get(spec.type, spec.type)}"
     if finder is not None and finder.fullmatch(value) is None:
-        return SlotCheck(value, f"{value!r} is not a valid {_TYPE_WORDS.get(spec.type, spec.type)}")
+        return SlotCheck(value, invalid)
     if spec.type == "number":
-        return SlotCheck(float(value.replace(",", ".")) if "." in value or "," in value else int(value))
+        if "." in value or "," in value:
+            number = float(value.replace(",", "."))
+            return SlotCheck(number) if math.isfinite(number) else SlotCheck(value, invalid)  # "9" * 400 + ".5"
+        return SlotCheck(int(value))
     return SlotCheck(value)
+
+
+def _shown(value: str, limit: int = 60) -> str:
+    """The value quoted for a reason text, shortened when long (the reason is said to the customer)."""
+    return repr(value if len(value) <= limit else value[: limit - 3] + "...")
 
 
 _TYPE_WORDS = {"order_number": "order number (5 digits)", "email": "e-mail address", "date": "date",
@@ -69,7 +92,13 @@ def from_entities(name: str, spec: SlotSpec, entities: list[Any]) -> str | None:
 
 
 def from_bare_reply(spec: SlotSpec, text: str) -> str:
-    """The value in a bare reply to a slot question: a typed value found in it, else the text unwrapped."""
+    """The value in a bare reply to a slot question: a typed value found in it, else the text unwrapped.
+
+    A reply longer than the slot's ``max_length`` is not searched: it comes back stripped, for
+    :func:`validate` to refuse as too long.
+    """
+    if len(text) > spec.max_length:
+        return text.strip()
     finder = _FINDERS.get(spec.type)
     if finder is not None and spec.regex is None:
         found = finder.findall(text)

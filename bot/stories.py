@@ -29,12 +29,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from bot.channels.base import CollectingOutputChannel, OutputChannel, SentMessage
 from bot.messages import Message, Reply
 from bot.turns import ReasonCode
+from csbot.config import read_yaml
 from csbot.errors import DataError
 
 
@@ -74,21 +74,23 @@ class Story(BaseModel):
 
 
 def load_stories(path: str | Path) -> list[Story]:
-    """Every story in a file, or in every ``*.yml``/``*.yaml`` file of a folder; errors name file and story."""
+    """Every story in a file, or in every ``*.yml``/``*.yaml`` file of a folder; errors name file and story.
+
+    Each file is read by :func:`csbot.config.read_yaml` (UTF-8 only, no key given twice); a file without
+    stories is an error.
+    """
     path = Path(path)
     files = sorted([*path.glob("*.yml"), *path.glob("*.yaml")]) if path.is_dir() else [path]
     if not files or not all(f.is_file() for f in files):
         raise DataError("no story file here", path)
     stories = []
     for file in files:
-        try:
-            data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            raise DataError(f"invalid YAML: {getattr(exc, 'problem', exc)}", file, mark.line + 1 if mark else None) from exc
+        data = read_yaml(file, DataError, what="story file")
         items = data.get("stories") if isinstance(data, dict) else None
         if not isinstance(items, list):
             raise DataError("a story file holds 'stories:', a list", file)
+        if not items:
+            raise DataError("the file holds no stories ('stories:' is an empty list)", file)
         for index, item in enumerate(items):
             try:
                 stories.append(Story(**item))

@@ -29,7 +29,7 @@ Move = Literal[
 
 SystemMove = Literal[
     "silent",       # the conversation is with a person: no reply
-    "error",        # the session store failed: an apology
+    "error",        # the session store, the NLU model or the turn itself failed: an apology
     "confirm",      # the message answers a pending confirmation (yes or no)
     "pick_choice",  # the message picks one of a clarification's choices
 ]
@@ -43,6 +43,12 @@ class ReasonCode(enum.StrEnum):
     EMPTY_MESSAGE = "empty_message"                    # blank text: not parsed, the fallback
     HANDED_OVER = "handed_over"                        # a person has the conversation: the bot stays silent
     STORE_UNAVAILABLE = "store_unavailable"            # the session store failed: an apology
+    NLU_FAILED = "nlu_failed"                          # the model could not parse this message: an apology
+    NLU_TIMED_OUT = "nlu_timed_out"                    # the model took too long for this message: an apology
+    SESSION_RESET = "session_reset"                    # the stored state was unreadable or did not fit the
+                                                       # domain: started over, with an apology (then the turn)
+    TURN_FAILED = "turn_failed"                        # an unexpected error inside the turn: an apology,
+                                                       # the session left as it was (a bug: see the log)
     CONFIRMED = "confirmed"                            # yes to a pending confirmation: the intent runs
     CONFIRMATION_DECLINED = "confirmation_declined"    # no to a pending confirmation: the form is dropped
     CLARIFICATION_ANSWERED = "clarification_answered"  # a clarification's choice picked: its answer given
@@ -68,10 +74,12 @@ class ReasonCode(enum.StrEnum):
     CORRECTION = "correction"                          # a value redoes the request just completed
     NO_QUESTION_PENDING = "no_question_pending"        # a value with nothing to correct: the fallback
     INVALID_VALUE = "invalid_value"                    # the slot refuses the value: the reason, the question again
+    VALUE_TOO_LONG = "value_too_long"                  # as INVALID_VALUE, refused for its length before any pattern
     INVALID_VALUES = "invalid_values"                  # too many invalid values in a row: a person takes over
     ACTION_FAILED = "action_failed"                    # the intent's action raised: an apology, the form dropped
     ACTION_TIMED_OUT = "action_timed_out"              # the intent's action took too long: as ACTION_FAILED
     NO_INDEX = "no_index"                              # retrieval wanted but no Q&A index: the fallback
+    RETRIEVAL_FAILED = "retrieval_failed"              # the Q&A search failed or took too long: the fallback
     NO_CLOSE_ANSWER = "no_close_answer"                # no past answer within the margin of the threshold
     BELOW_THRESHOLD = "below_threshold"                # the closest answer is within the margin, but below
     AMBIGUOUS = "ambiguous"                            # several answers are about as close: which one?

@@ -20,7 +20,8 @@ the boundary with ``raise ... from exc`` so the CLI can print one clear line and
     │   └── UnknownRecordError       a Q&A record id is not in the index
     └── StoreError                   session state or transcripts cannot be read or written
         ├── StoreUnavailableError    the store (Redis) does not answer or fails mid-conversation
-        └── LockTimeoutError         a session stayed locked by another turn for too long
+        ├── LockTimeoutError         a session stayed locked by another turn for too long
+        └── CorruptStateError        a stored session state cannot be read back (the turn starts over)
 """
 
 from __future__ import annotations
@@ -125,9 +126,19 @@ class LockTimeoutError(StoreError):
     """Another turn of the same session held its lock for longer than the lock timeout."""
 
 
+class CorruptStateError(StoreError):
+    """A stored session state cannot be read back (a :class:`StoreError`): not JSON, or JSON
+    of the wrong shape. ``session_id`` names the session."""
+
+    def __init__(self, message: str, session_id: str) -> None:
+        super().__init__(message)
+        self.session_id = session_id
+
+
 __all__ = [
     "ArtefactError",
     "ConfigError",
+    "CorruptStateError",
     "CsbotError",
     "DataError",
     "EncoderNotFoundError",

@@ -3,7 +3,9 @@
 ``load_config(path, overrides)`` reads ``configs/default.yaml`` (or the user's file) once into
 :class:`Config`, composed of the section models defined beside their code. CLI flags arrive as dotted-key
 ``overrides`` (``{"sessions.store": "redis"}``); ``$CSBOT_REDIS_URL`` overrides ``sessions.url``. Every
-problem is one :class:`~csbot.errors.ConfigError` naming the file and the dotted key.
+problem is one :class:`~csbot.errors.ConfigError` naming the file and the dotted key; an unknown section or key
+gets a did-you-mean (``config.yml: sesions: unknown section; did you mean sessions?``). The file is read by
+:func:`csbot.config.read_yaml`: UTF-8 only, no key given twice.
 
 This is the composition root: it imports every package's section model, so only entry points (the CLI,
 tests, benchmarks, a user's script) import it; the packages themselves receive the typed sections.
@@ -26,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError
 from bot.config import BotConfig, ServerConfig
 from bot.sessions.config import REDIS_URL_ENV, SessionsConfig
 from bot.transcripts.config import TranscriptsConfig
-from csbot.config import apply_overrides, read_config_file, validation_error
+from csbot.config import apply_overrides, did_you_mean, read_config_file, validation_error
 from csbot.errors import ConfigError
 from csbot.home import configs_dir, default_config_path, runtime_home
 from nlu.config import NLUConfig
@@ -113,6 +115,8 @@ def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | N
         data = read_config_file(source)
         source_for_paths = source
     for section, values in data.items():
+        if not isinstance(section, str):
+            raise ConfigError(f"{source}: {section!r}: a section name must be a string{did_you_mean(str(section), Config.model_fields)}")
         if values is None:
             data[section] = {}
         elif not isinstance(values, dict) and section in Config.model_fields:
@@ -123,9 +127,9 @@ def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | N
         given = {"sessions.url": env_url, **given}
     apply_overrides(data, given)
     try:
-        config = Config(**data)
+        config = Config.model_validate(data)
     except ValidationError as exc:
-        raise validation_error(exc, str(source), overridden=given) from exc
+        raise validation_error(exc, str(source), overridden=given, model=Config) from exc
     config._source = source_for_paths
     config._home = Path(home).resolve() if home is not None else None
     return config

@@ -4,7 +4,8 @@ Layout::
 
     MODEL_DIR/
       csbot-model.json      manifest: artefact format, version and creation time, csbot version, base model,
-                            data fingerprint, checksums (see csbot.artefacts)
+                            data fingerprint, checksums of the weights, configs and tokenizer files
+                            (see csbot.artefacts; its schema is :class:`ModelManifest`)
       model.safetensors     weights of encoder and heads
       encoder/config.json   the encoder's transformers config (rebuilds the network offline)
       tokenizer/            the tokenizer files
@@ -13,6 +14,10 @@ Layout::
       calibration.json      temperature and out-of-scope threshold
       training_config.json  the training options used
       metrics.json          dev metrics at the end of training
+
+Saving refuses an existing directory that is neither empty nor an NLU model (:func:`csbot.artefacts.check_out_dir`).
+Loading verifies every checksum; models saved before the tokenizer files had checksums still load, and a
+tokenizer whose vocabulary is larger than the encoder's is refused either way.
 """
 
 from __future__ import annotations
@@ -21,16 +26,36 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from csbot.artefacts import ArtefactInfo, atomic_directory, read_json, sha256_file, stamp, write_json
+from csbot.artefacts import (
+    ArtefactInfo,
+    ArtefactManifest,
+    atomic_directory,
+    check_files,
+    read_json,
+    sha256_file,
+    stamp,
+    write_json,
+)
 from csbot.artefacts import read_manifest as read_artefact_manifest
 from csbot.errors import ArtefactError
 from nlu.calibration import Calibration
 from nlu.labels import LabelMaps
 from nlu.model import HeadConfig, JointIntentSlotModel
 
+KIND = "nlu-model"
 MANIFEST = "csbot-model.json"
 WEIGHTS = "model.safetensors"
+TOKENIZER_DIR = "tokenizer"
 _CHECKED = (WEIGHTS, "labels.json", "heads.json", "calibration.json", "encoder/config.json")
+_INCOMPLETE = "the model directory is incomplete; retrain or copy it again"
+_RETRAIN = "retrain the model with this version"
+
+
+class ModelManifest(ArtefactManifest):
+    """The schema of ``csbot-model.json``."""
+
+    base_model: str = ""
+    data_fingerprint: str = ""
 
 
 @dataclass
@@ -55,22 +80,23 @@ def save_bundle(bundle: ModelBundle, out_dir: str | Path) -> Path:
     from safetensors.torch import save_file
 
     out = Path(out_dir).resolve()
-    with atomic_directory(out) as tmp:
+    with atomic_directory(out, kind=KIND) as tmp:
         state = {k: v.detach().float().contiguous().cpu() for k, v in bundle.model.state_dict().items()}
         save_file(state, str(tmp / WEIGHTS), metadata={"format": "pt"})
         (tmp / "encoder").mkdir()
         bundle.model.encoder.config.to_json_file(str(tmp / "encoder" / "config.json"))
-        bundle.tokenizer.save_pretrained(str(tmp / "tokenizer"))
+        bundle.tokenizer.save_pretrained(str(tmp / TOKENIZER_DIR))
+        tokenizer_files = sorted(p.relative_to(tmp).as_posix() for p in (tmp / TOKENIZER_DIR).rglob("*") if p.is_file())
         write_json(tmp / "labels.json", bundle.labels.to_dict())
         write_json(tmp / "heads.json", bundle.model.heads.to_dict())
         write_json(tmp / "calibration.json", bundle.calibration.to_dict())
         write_json(tmp / "training_config.json", bundle.training_config)
         write_json(tmp / "metrics.json", bundle.metrics)
         manifest = stamp({
-            "kind": "nlu-model",
+            "kind": KIND,
             "base_model": bundle.base_model,
             "data_fingerprint": bundle.fingerprint,
-            "checksums": {name: sha256_file(tmp / name) for name in _CHECKED},
+            "checksums": {name: sha256_file(tmp / name) for name in (*_CHECKED, *tokenizer_files)},
         })
         write_json(tmp / MANIFEST, manifest)
     bundle.manifest = manifest
@@ -79,7 +105,7 @@ def save_bundle(bundle: ModelBundle, out_dir: str | Path) -> Path:
 
 
 def _read_json(path: Path) -> Any:
-    return read_json(path, "the model directory is incomplete; retrain or copy it again")
+    return read_json(path, _INCOMPLETE)
 
 
 def read_manifest(model_dir: str | Path) -> dict[str, Any]:
@@ -96,7 +122,18 @@ def read_info(model_dir: str | Path) -> tuple[dict[str, Any], ArtefactInfo]:
     root = Path(model_dir)
     if not root.is_dir():
         raise ArtefactError("no such model directory", root)
-    return read_artefact_manifest(root / MANIFEST, "nlu-model", "NLU model", "retrain the model with this version")
+    return read_artefact_manifest(root / MANIFEST, KIND, "NLU model", _RETRAIN, ModelManifest)
+
+
+def _check_tokenizer_files(root: Path, checksums: dict[str, str]) -> None:
+    """When the manifest covers the tokenizer, no file in ``tokenizer/`` may be missing from it (added later)."""
+    covered = {name for name in checksums if name.startswith(f"{TOKENIZER_DIR}/")}
+    if not covered:
+        return  # saved before the tokenizer files had checksums
+    for path in sorted((root / TOKENIZER_DIR).rglob("*")):
+        if path.is_file() and path.relative_to(root).as_posix() not in covered:
+            raise ArtefactError("a file the manifest does not list: the tokenizer was changed after saving; "
+                                "copy the model directory again or retrain", path)
 
 
 def load_bundle(model_dir: str | Path, verify: bool = True) -> ModelBundle:
@@ -107,27 +144,27 @@ def load_bundle(model_dir: str | Path, verify: bool = True) -> ModelBundle:
 
     root = Path(model_dir)
     manifest, info = read_info(root)
-    checksums = manifest.get("checksums", {})
-    for name in _CHECKED:
-        path = root / name
-        if not path.is_file():
-            raise ArtefactError("missing file (the model directory is incomplete; retrain or copy it again)", path)
-        if verify and name in checksums and sha256_file(path) != checksums[name]:
-            raise ArtefactError("corrupt file: its checksum does not match the manifest", path)
+    checksums = manifest.get("checksums") or {}
+    check_files(root, root / MANIFEST, checksums, required=_CHECKED, verify=verify, hint=_INCOMPLETE)
+    if verify:
+        _check_tokenizer_files(root, checksums)
     try:
         labels = LabelMaps.from_dict(_read_json(root / "labels.json"))
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ArtefactError(f"invalid label maps: {exc}", root / "labels.json") from exc
     try:
         heads = HeadConfig(**_read_json(root / "heads.json"))
     except TypeError as exc:
         raise ArtefactError(f"invalid head config: {exc}", root / "heads.json") from exc
-    calibration = Calibration.from_dict(_read_json(root / "calibration.json"))
+    try:
+        calibration = Calibration.from_dict(_read_json(root / "calibration.json"))
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ArtefactError(f"invalid calibration: {exc}", root / "calibration.json") from exc
     try:
         encoder_config = AutoConfig.from_pretrained(str(root / "encoder"))
     except (OSError, ValueError) as exc:
         raise ArtefactError(f"invalid encoder config: {exc}", root / "encoder" / "config.json") from exc
-    tokenizer_dir = root / "tokenizer"
+    tokenizer_dir = root / TOKENIZER_DIR
     if not tokenizer_dir.is_dir():
         raise ArtefactError("missing tokenizer directory", tokenizer_dir)
     try:
@@ -136,12 +173,18 @@ def load_bundle(model_dir: str | Path, verify: bool = True) -> ModelBundle:
         raise ArtefactError(f"cannot load tokenizer: {exc}", tokenizer_dir) from exc
     if not getattr(tokenizer, "is_fast", False):
         raise ArtefactError("a fast (Rust) tokenizer is needed for character offsets", tokenizer_dir)
+    vocab_size = getattr(encoder_config, "vocab_size", None)
+    if isinstance(vocab_size, int) and len(tokenizer) > vocab_size:
+        raise ArtefactError(
+            f"the tokenizer has {len(tokenizer)} tokens but the encoder only {vocab_size}: it belongs to another "
+            "model; copy the model directory again or retrain", tokenizer_dir,
+        )
 
     from nlu.model import model_from_config
 
     try:
         model = model_from_config(encoder_config, heads)
-    except ValueError as exc:  # e.g. an unknown pooling in heads.json
+    except (ValueError, TypeError) as exc:  # e.g. an unknown pooling or a size that is not a number in heads.json
         raise ArtefactError(f"invalid head config: {exc}", root / "heads.json") from exc
     try:
         state = load_file(str(root / WEIGHTS))

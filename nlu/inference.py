@@ -9,6 +9,7 @@ confidences and entities with exact character spans.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,6 +32,16 @@ from nlu.schema import MULTI_LABEL_SEPARATOR, IntentScore, ParseResult
 log = logging.getLogger(__name__)
 
 RANKING_SIZE = 5
+
+#: Lone UTF-16 surrogates (undecodable bytes read with ``surrogateescape``, a JSON ``"\udc80"`` escape):
+#: the tokenizer refuses a whole batch for one of them.
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def tokenizable(text: str) -> str:
+    """``text`` with each lone surrogate replaced by U+FFFD: one character for one, so entity offsets into
+    the text stay valid, and the tokenizer takes it."""
+    return text if text.isascii() else _SURROGATES.sub("\ufffd", text)
 
 
 @dataclass
@@ -102,9 +113,10 @@ class NLUModel:
 
     # -- encoding ------------------------------------------------------------------------------
     def encode(self, texts: Sequence[str]) -> list[_Encoded]:
-        """Tokenise without padding, keeping character offsets and word ids."""
+        """Tokenise without padding, keeping character offsets and word ids (lone surrogates replaced, see
+        :func:`tokenizable`)."""
         batch = self.tokenizer(
-            list(texts),
+            [tokenizable(t) for t in texts],
             truncation=True,
             max_length=self.max_length,
             return_offsets_mapping=True,
@@ -146,11 +158,13 @@ class NLUModel:
 
     # -- decoding ------------------------------------------------------------------------------
     def parse(self, texts: Sequence[str]) -> list[ParseResult]:
-        """Parse a batch of texts; an empty list gives an empty list."""
+        """Parse a batch of texts; an empty list gives an empty list. A lone surrogate in a text is replaced
+        by U+FFFD (in the result's text too), so no text can fail the batch it is in."""
         if isinstance(texts, str):
             texts = [texts]
         if not texts:
             return []
+        texts = [tokenizable(t) for t in texts]
         intent_logits, slot_logits, encoded = self.logits(texts)
         return [
             self._result(text, intent_logits[i], slot_logits[i], encoded[i]) for i, text in enumerate(texts)

@@ -17,7 +17,13 @@ class LabelMaps:
     """Intent and slot-tag vocabularies of one model, with the mode the data asked for.
 
     ``multi_label`` is true when any training example has no intent or several (``a#b``): the intent
-    head then scores every label independently (sigmoid) and predicts the set above 0.5.
+    head then scores every label independently (sigmoid) and predicts the set above 0.5; ``allows_empty``
+    when some example has none, so the model may predict no intent at all.
+
+    An example without an intent reaches this point only from multi-label data: the importers refuse an
+    empty label in a file where no example has several intents (NLU++ and JSONL ``intents`` lists excepted;
+    see :func:`training.importers.base.check_labels`), so one stray empty label is an error naming its
+    file and line, never a silent switch of the whole model to multi-label mode.
     """
 
     intents: list[str]

@@ -10,18 +10,34 @@ Layout::
       records.jsonl      one record a line with its int id ("label")
       encoder/           the fine-tuned embedding model, when built with --finetune
 
-:class:`~retrieval.qa_index.QAIndex` ``.save`` and ``.load`` use these functions; every failure to read
-names the file at fault.
+:class:`~retrieval.qa_index.QAIndex` ``.save``, ``.load`` and ``.edit`` use these functions; every failure to
+read names the file at fault. The manifest's schema is :class:`IndexManifest`. Writing refuses an existing
+directory that is neither empty nor a Q&A index (:func:`csbot.artefacts.check_out_dir`); an edit (load, change,
+save) holds :func:`index_lock`, the lock file ``.INDEX_DIR.lock`` beside the directory, so concurrent edits
+queue instead of losing one another's changes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from csbot.artefacts import ArtefactInfo, atomic_directory, read_manifest, sha256_file, stamp, write_json
+from pydantic import Field
+
+from csbot.artefacts import (
+    ArtefactInfo,
+    ArtefactManifest,
+    artefact_lock,
+    atomic_directory,
+    check_files,
+    read_manifest,
+    sha256_file,
+    stamp,
+    write_json,
+)
 from csbot.encoders import DEFAULT_ENCODER
 from csbot.errors import ArtefactError, ConfigError, EmbeddingMismatchError
 from retrieval.config import RetrievalConfig
@@ -34,6 +50,19 @@ ENCODER_DIR = "encoder"
 KIND = "qa-index"
 _REBUILD = "build the index again"
 _DEFAULT_ALIASES = {DEFAULT_ENCODER, f"sentence-transformers/{DEFAULT_ENCODER}", "default"}
+
+
+class IndexManifest(ArtefactManifest):
+    """The schema of ``csbot-index.json``."""
+
+    embedding_model: str = ""
+    dimension: int = Field(gt=0)
+    finetuned: bool = False
+    count: int = Field(default=0, ge=0)
+    questions: int = Field(default=0, ge=0)
+    next_label: int | None = Field(default=None, ge=0)
+    index_type: str = Field(default="flat", min_length=1)
+    index_removed: int = Field(default=0, ge=0)
 
 
 def same_model(a: str, b: str) -> bool:
@@ -56,7 +85,7 @@ def write_index(
     index uses the configured model as it is.
     """
     out = Path(out_dir).resolve()
-    with atomic_directory(out) as tmp:
+    with atomic_directory(out, kind=KIND) as tmp:
         files = vectors.save(tmp)
         with (tmp / RECORDS).open("w", encoding="utf-8") as handle:
             for label, record in sorted(records.items()):
@@ -64,7 +93,7 @@ def write_index(
         files.append(RECORDS)
         if save_encoder is not None:
             save_encoder(tmp / ENCODER_DIR)
-            files += [str(p.relative_to(tmp)) for p in sorted((tmp / ENCODER_DIR).rglob("*")) if p.is_file()]
+            files += [p.relative_to(tmp).as_posix() for p in sorted((tmp / ENCODER_DIR).rglob("*")) if p.is_file()]
         manifest = stamp({
             "kind": KIND,
             "embedding_model": embedding_model,
@@ -89,7 +118,17 @@ def read_info(index_dir: str | Path) -> tuple[dict[str, Any], ArtefactInfo]:
     root = Path(index_dir)
     if not root.is_dir():
         raise ArtefactError("no such index directory", root)
-    return read_manifest(root / MANIFEST, KIND, "Q&A index", _REBUILD)
+    return read_manifest(root / MANIFEST, KIND, "Q&A index", _REBUILD, IndexManifest)
+
+
+@contextlib.contextmanager
+def index_lock(index_dir: str | Path) -> Iterator[Path]:
+    """Hold the index's edit lock (``.NAME.lock`` beside it) for a load, change and save; other editors wait."""
+    root = Path(index_dir)
+    if not root.expanduser().resolve().parent.is_dir():
+        raise ArtefactError("no such index directory", root)
+    with artefact_lock(root) as lock:
+        yield lock
 
 
 def check_index(root: Path, manifest: Mapping[str, Any], configured_model: str, verify: bool = True) -> None:
@@ -101,12 +140,8 @@ def check_index(root: Path, manifest: Mapping[str, Any], configured_model: str, 
             "configure the same model or build the index again",
             root / MANIFEST,
         )
-    for name, digest in (manifest.get("checksums") or {}).items():
-        path = root / name
-        if not path.is_file():
-            raise ArtefactError("missing file (the index directory is incomplete; build it again)", path)
-        if verify and sha256_file(path) != digest:
-            raise ArtefactError("corrupt or truncated file: its checksum does not match the manifest", path)
+    check_files(root, root / MANIFEST, manifest.get("checksums") or {}, verify=verify,
+                hint="the index directory is incomplete; build it again")
 
 
 def saved_dimension(root: Path, manifest: Mapping[str, Any]) -> int:
@@ -125,6 +160,9 @@ def load_vectors(root: Path, manifest: Mapping[str, Any], config: RetrievalConfi
         vectors = create_vector_index(kind, dimension, config)
     except ConfigError as exc:
         raise ArtefactError(f"unknown index type {kind!r} ({exc}); {_REBUILD}", root / MANIFEST) from exc
+    except (TypeError, ValueError, AttributeError, RuntimeError) as exc:  # a backend of one's own that fails
+        raise ArtefactError(f"cannot create a {kind!r} index: {exc.__class__.__name__}: {exc}; {_REBUILD}",
+                            root / MANIFEST) from exc
     vectors.load(root)
     return vectors
 
@@ -148,7 +186,9 @@ __all__ = [
     "ENCODER_DIR",
     "MANIFEST",
     "RECORDS",
+    "IndexManifest",
     "check_index",
+    "index_lock",
     "load_vectors",
     "read_info",
     "read_records",

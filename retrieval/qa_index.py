@@ -1,14 +1,16 @@
 """The Q&A index: records, their question embeddings in a vector index, optional BM25, search with scores.
 
-Saved as a directory (layout and manifest in :mod:`retrieval.persistence`).
+Saved as a directory (layout and manifest in :mod:`retrieval.persistence`); :meth:`QAIndex.edit` changes a
+saved index under its lock file, so concurrent edits never lose one another's changes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -337,6 +339,22 @@ class QAIndex:
                 root / RECORDS,
             )
         return index
+
+    @classmethod
+    @contextlib.contextmanager
+    def edit(
+        cls, index_dir: str | Path, config: RetrievalConfig | None = None, embedder: Embedder | None = None,
+        verify: bool = True,
+    ) -> Iterator[QAIndex]:
+        """Load a saved index under its edit lock, yield it to change, and save it back when the block ends.
+
+        Another process (or thread) editing the same index waits for the lock, so two concurrent additions
+        both land. An exception in the block leaves the saved index as it was.
+        """
+        with persistence.index_lock(index_dir):
+            index = cls.load(index_dir, config, embedder, verify)
+            yield index
+            index.save(index_dir)
 
     def stats(self) -> dict[str, Any]:
         """Counts, index type and placement, memory, the embedding model and the version, for ``csbot index stats``."""

@@ -127,8 +127,15 @@ def stratified_split(
 
 
 def canonical_line(example: Example) -> str:
-    """The canonical JSON of one example: sorted keys, compact separators, non-ASCII kept as is."""
-    return json.dumps(example.to_dict(), ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    """The canonical JSON of one example: sorted keys, compact separators, non-ASCII kept as is.
+
+    An example without an intent (multi-label data such as NLU++) also carries ``"intents": []``, which marks
+    the file as multi-label data for the JSONL importer: csbot reads back every file it writes.
+    """
+    data = example.to_dict()
+    if not example.intents:
+        data["intents"] = []
+    return json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
 def fingerprint(examples: Iterable[Example]) -> str:

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from csbot.artefacts import check_out_dir
 from csbot.errors import TrainingError
 from nlu.artefact import ModelBundle, save_bundle
 from nlu.calibration import Calibration
@@ -71,6 +72,8 @@ class Trainer:
         self.train_examples = list(train)
         self.dev_examples = list(dev)
         self.out_dir = Path(out_dir) if out_dir is not None else None
+        if self.out_dir is not None:  # refuse a directory that is not ours before hours of training, not after
+            check_out_dir(self.out_dir, "nlu-model")
         self.show_progress = show_progress
         self.on_epoch = on_epoch
 

@@ -72,8 +72,15 @@ class ReplChannel(InputChannel):
         return self.output
 
     async def serve(self, on_message: OnMessage) -> None:
-        """Read, answer and show lines until the customer leaves (/quit, Ctrl-D, end of the piped input)."""
+        """Read, answer and show lines until the customer leaves (/quit, Ctrl-D, end of the piped input).
+
+        A line that is not valid in the terminal's encoding is read with the bad bytes replaced (U+FFFD),
+        not taken for the end of the input.
+        """
         from rich.markup import escape
+
+        if getattr(sys.stdin, "errors", None) == "strict" and hasattr(sys.stdin, "reconfigure"):
+            sys.stdin.reconfigure(errors="replace")
 
         if self.interactive:
             self.console.print(f"[bold]{escape(self.title)}[/bold] — type [cyan]/help[/cyan] for commands, "
@@ -94,7 +101,8 @@ class ReplChannel(InputChannel):
                     return
                 continue
             buttons = self.output.buttons
-            if line.isdigit() and buttons and 1 <= int(line) <= len(buttons):
+            # isdecimal, not isdigit: int() refuses "²", and a short line only (int() refuses 5,000 digits)
+            if buttons and line.isdecimal() and len(line) <= 3 and 1 <= int(line) <= len(buttons):
                 line = buttons[int(line) - 1].payload
             self.output.buttons = []
             reply = await on_message(Message(self.session_id, line, self.name), self.output)

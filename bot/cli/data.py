@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 
 import click
@@ -20,11 +21,21 @@ def data_group() -> None:
 @text_column_option
 @label_column_option
 @click.option("--out", type=click.Path(dir_okay=False), required=True, help="Canonical JSONL file to write.")
-def convert_command(sources, data_format, text_column, label_column, out) -> None:
-    """Import SOURCES (PATH or PATH@SELECTOR) and write them as canonical JSONL, atomically."""
+@click.option("--force", is_flag=True, help="Replace --out when it exists already.")
+def convert_command(sources, data_format, text_column, label_column, out, force) -> None:
+    """Import SOURCES (PATH or PATH@SELECTOR) and write them as canonical JSONL, atomically.
+
+    An existing --out is replaced only with --force; data without examples is an error, and nothing is
+    written then (or on any other error).
+    """
+    from csbot.errors import DataError
     from training.data import load_dataset, write_jsonl
 
+    if os.path.lexists(out) and not force:
+        raise click.BadParameter(f"{out} exists already; give --force to replace it", param_hint="'--out'")
     examples = load_dataset(list(sources), data_format, text_column, label_column)
+    if not examples:  # the importers refuse empty data; never write an empty file over anything
+        raise DataError("no examples to write", out)
     count = write_jsonl(examples, out)
     click.echo(f"wrote {count} examples to {out}")
 

@@ -55,7 +55,8 @@ def _config(config_path, **overrides):
 @index_group.command("build")
 @qa_option
 @qa_format_option
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True, help="Where to write the index.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True,
+              help="Where to write the index: a new or empty directory, or an index to replace.")
 @click.option("--index-type", type=INDEX_TYPE_CHOICES, default=None,
               help="auto (default): exact search for small corpora, HNSW for large ones.")
 @click.option("--device", default=None, help="auto | cpu | cuda: where the embedding model and the index run.")
@@ -63,11 +64,18 @@ def _config(config_path, **overrides):
 @click.option("--finetune", is_flag=True, help="Fine-tune the embedding model on the Q&A pairs first.")
 @config_option
 def build_command(qa_paths, data_format, out_dir, index_type, device, model, finetune, config_path) -> None:
-    """Build an index from Q&A data, merging near-identical questions."""
+    """Build an index from Q&A data, merging near-identical questions.
+
+    --out must be new, empty, or an index (replaced whole once the new one is complete); anything else is
+    refused before any work, and nothing is deleted.
+    """
+    from csbot.artefacts import check_out_dir
     from retrieval.embeddings import Embedder
+    from retrieval.persistence import KIND
     from retrieval.qa_index import QAIndex
     from training.qa_data import load_qa
 
+    check_out_dir(out_dir, KIND)
     config = _config(config_path, index_type=index_type, device=device, model=model)
     records = load_qa(list(qa_paths), data_format)
     embedder = Embedder(config.model, config.device, config.batch_size)
@@ -98,10 +106,10 @@ def add_command(index_dir, qa_paths, data_format, model, config_path) -> None:
     from retrieval.qa_index import QAIndex
     from training.qa_data import load_qa
 
-    index = QAIndex.load(index_dir, _config(config_path, model=model))
+    config = _config(config_path, model=model)
     records = load_qa(list(qa_paths), data_format)
-    added = index.add(records)
-    index.save(index_dir)
+    with QAIndex.edit(index_dir, config) as index:  # under the index's lock file: concurrent edits queue
+        added = index.add(records)
     click.echo(f"added {len(added)} records; the index holds {len(index)} entries")
 
 
@@ -114,9 +122,8 @@ def remove_command(index_dir, model, config_path, ids) -> None:
     """Remove records by id (ids merged into another entry too) without rebuilding."""
     from retrieval.qa_index import QAIndex
 
-    index = QAIndex.load(index_dir, _config(config_path, model=model))
-    removed = index.remove(ids)
-    index.save(index_dir)
+    with QAIndex.edit(index_dir, _config(config_path, model=model)) as index:
+        removed = index.remove(ids)
     click.echo(f"removed {removed} records; the index holds {len(index)} entries")
 
 

@@ -23,10 +23,17 @@ def nlu_group() -> None:
 @click.option("--oos-threshold", type=click.FloatRange(0, 1), default=None, help="Override the out-of-scope threshold of a model without one chosen on dev.")
 @click.argument("texts", nargs=-1)
 def parse_command(model_dir, backend, device, config_path, oos_threshold, texts) -> None:
-    """Print parse results as JSON for TEXTS (or for each line of stdin when none are given)."""
+    """Print parse results as JSON for TEXTS (or for each line of stdin when none are given).
+
+    An empty or blank text is a usage error: there is nothing to parse, and a model would still name an intent.
+    """
     from csbot.settings import load_config
     from nlu.inference import NLUModel
 
+    blank = [number for number, text in enumerate(texts, start=1) if not text.strip()]
+    if blank:
+        which = "the text" if len(texts) == 1 else f"text {blank[0]} of {len(texts)}"
+        raise click.BadParameter(f"{which} is empty or blank; give a message to parse", param_hint="'TEXTS'")
     config = load_config(config_path, {"nlu.backend": backend, "nlu.device": device,
                                        "nlu.oos_threshold": oos_threshold}).nlu
     if not texts:

@@ -32,17 +32,25 @@ from bot.cli.options import (
 @device_option
 @config_option
 @click.option("--no-progress", is_flag=True, help="No progress bar (logs only).")
-@click.option("--out", type=click.Path(file_okay=False), required=True, help="Directory for the model artefact.")
+@click.option("--out", type=click.Path(file_okay=False), required=True,
+              help="Directory for the model artefact: a new or empty directory, or a model to replace.")
 def train_command(
     data, dev, dev_split, data_format, text_column, label_column, base_model, epochs, batch_size,
     learning_rate, seed, max_steps, device, config_path, no_progress, out,
 ) -> None:
-    """Fine-tune the joint intent + slot model on your data."""
+    """Fine-tune the joint intent + slot model on your data.
+
+    --out must be new, empty, or a model (replaced whole once the new one is saved); anything else is refused
+    before any work, and nothing is deleted.
+    """
     from rich.console import Console
 
+    from csbot.artefacts import check_out_dir
     from csbot.settings import load_config
     from training.data import load_dataset, stratified_split
     from training.trainer import Trainer
+
+    check_out_dir(out, "nlu-model")
 
     flags = {"base_model": base_model, "epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate,
              "seed": seed, "max_steps": max_steps, "device": device, "dev_split": dev_split,

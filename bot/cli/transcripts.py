@@ -1,4 +1,9 @@
-"""``csbot transcripts ...``: read the transcript log, one conversation or the latest turns live."""
+"""``csbot transcripts ...``: read the transcript log, one conversation or the latest turns live.
+
+A torn or corrupt line of the log (a crash or a full disk mid-write) never stops either command: it is
+skipped, and a note on stderr names it (``show``: one line after the conversation; ``tail``: a line as
+each is met), so the operator knows a turn is missing.
+"""
 
 from __future__ import annotations
 
@@ -19,7 +24,7 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.text import Text
 
-    from csbot.transcripts import TranscriptTurn
+    from csbot.transcripts import SkippedLine, TranscriptTurn
 
 log_option = click.option("--log", "log_path", type=click.Path(dir_okay=False), default=None,
                           help="Transcript log (default from config: transcripts.path).")
@@ -48,6 +53,37 @@ def _require_log(path: Path) -> None:
         raise StoreError(f"{path}: no transcript log here (see --log or transcripts.path in the config)")
 
 
+class _SkipNotes:
+    """Collects the lines a read skipped and notes them on stderr: ``live`` of them as they are met, the
+    rest in one line from :meth:`finish`."""
+
+    shown = 5  # locations a summary names
+
+    def __init__(self, live: int = 0) -> None:
+        self.live = live
+        self.count = 0
+        self.first: list[SkippedLine] = []
+
+    def __call__(self, skipped: SkippedLine) -> None:
+        self.count += 1
+        if self.count <= self.live:
+            click.echo(f"note: {skipped}", err=True)
+        elif len(self.first) < self.shown:
+            self.first.append(skipped)
+
+    def finish(self) -> None:
+        """One line for the skipped lines not noted yet, if any."""
+        rest = self.count - min(self.count, self.live)
+        if rest == 1 and self.live == 0:
+            click.echo(f"note: {self.first[0]}", err=True)
+        elif rest:
+            where = ", ".join(f"{s.path}:{s.line}" for s in self.first)
+            more = f" and {rest - len(self.first)} more" if rest > len(self.first) else ""
+            again = " more" if self.live else ""
+            click.echo(f"note: skipped {rest}{again} torn or corrupt lines of the transcript log: {where}{more}",
+                       err=True)
+
+
 def _console() -> Console:
     from rich.console import Console
 
@@ -63,19 +99,22 @@ def show_command(session_id: str, log_path: str | None, as_json: bool, config_pa
     """Print one conversation, turn by turn.
 
     Each turn shows the time, what the customer wrote, the intent and its confidence (with entities),
-    the decision and its source, and the bot's reply with its buttons.
+    the decision and its source, and the bot's reply with its buttons. Torn or corrupt lines of the log
+    are skipped, with a note on stderr.
     """
     from csbot.errors import StoreError
     from csbot.transcripts import iter_turns
 
     path = _log_path(log_path, config_path)
     _require_log(path)
-    turns = list(iter_turns(path, session_id))
+    notes = _SkipNotes()
+    turns = list(iter_turns(path, session_id, on_skip=notes))
+    notes.finish()
     if not turns:
         raise StoreError(f"{path}: no conversation with session id {session_id!r} (nor in its rotated files)")
     if as_json:
         for turn in turns:
-            click.echo(json.dumps(turn.to_dict(), ensure_ascii=False))
+            click.echo(_json_line(turn))
         return
     console = _console()
     first, end = turns[0], turns[-1]
@@ -102,7 +141,7 @@ def tail_command(log_path: str | None, session_id: str | None, lines: int, follo
     """Print the latest turns, then follow the log live.
 
     Following survives rotation and runs until Ctrl-C or ``--timeout``; it is on by default when stdout
-    is a terminal.
+    is a terminal. Torn or corrupt lines of the log are skipped, each with a note on stderr.
     """
     from csbot.transcripts import follow as follow_log
 
@@ -113,15 +152,18 @@ def tail_command(log_path: str | None, session_id: str | None, lines: int, follo
         _require_log(path)
     stop = _stop_after(0 if not follow else timeout)
     console = None if as_json else _console()
+    notes = _SkipNotes(live=20)
     try:
-        for turn in follow_log(path, session_id, poll=0.2, stop=stop, last=lines):
+        for turn in follow_log(path, session_id, poll=0.2, stop=stop, last=lines, on_skip=notes):
             if console is None:
-                click.echo(json.dumps(turn.to_dict(), ensure_ascii=False))
+                click.echo(_json_line(turn))
             else:
                 console.print(_turn_line(turn, with_session=session_id is None))
             sys.stdout.flush()
     except KeyboardInterrupt:  # the normal way to end following
         return
+    finally:
+        notes.finish()
 
 
 def _stop_after(seconds: float | None) -> Callable[[], bool] | None:
@@ -133,6 +175,13 @@ def _stop_after(seconds: float | None) -> Callable[[], bool] | None:
 
 
 # -- rendering --------------------------------------------------------------------------------------
+
+
+def _json_line(turn: TranscriptTurn) -> str:
+    """A turn as the log holds it: one line of JSON, no line break of any kind inside (U+2028 escaped)."""
+    from csbot.transcripts import turn_to_json
+
+    return turn_to_json(turn)
 
 
 def _when(timestamp: float, fmt: str = "%H:%M:%S") -> str:

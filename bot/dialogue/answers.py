@@ -3,7 +3,9 @@ threshold, ask which question was meant when several are about as close, and rea
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import logging
 import time
 
 from bot.dialogue.handoff import Escalation
@@ -14,18 +16,22 @@ from bot.sessions.state import Choice, PendingClarification
 from bot.turns import HitSummary, ReasonCode
 from bot.understanding import Retriever
 
+log = logging.getLogger(__name__)
+
 #: At most this many choices are offered when an answer is ambiguous.
 MAX_CHOICES = 3
 
 
 class Answers:
     """Retrieval and clarification for the dialogue manager; ``retriever`` may be None (no Q&A index), and
-    then a search falls back."""
+    then a search falls back, as it does when the search fails or takes longer than ``timeout_seconds``."""
 
-    def __init__(self, domain: Domain, retriever: Retriever | None, escalation: Escalation) -> None:
+    def __init__(self, domain: Domain, retriever: Retriever | None, escalation: Escalation,
+                 timeout_seconds: float = 30.0) -> None:
         self.domain = domain
         self.retriever = retriever
         self.escalation = escalation
+        self.timeout_seconds = timeout_seconds
 
     async def retrieve(self, turn: Turn, text: str) -> None:
         """Answer ``text`` from the index, offer choices, or fall back (the slot asked again during a form)."""
@@ -34,8 +40,15 @@ class Answers:
             await self.escalation.fail(turn, ReasonCode.NO_INDEX, "no Q&A index")
             return
         started = time.perf_counter()
-        result = await self.retriever.search(text)
-        turn.retrieval_ms = round((time.perf_counter() - started) * 1000, 2)
+        try:
+            result = await asyncio.wait_for(self.retriever.search(text), self.timeout_seconds)
+        except Exception as exc:  # noqa: BLE001 - this turn falls back, the conversation goes on
+            cause = "timed out" if isinstance(exc, TimeoutError) else f"{exc.__class__.__name__}: {exc}"
+            log.error("session %r: the Q&A search failed: %s", state.session_id, cause)
+            await self.escalation.fail(turn, ReasonCode.RETRIEVAL_FAILED, f"the Q&A search failed ({cause})")
+            return
+        finally:
+            turn.retrieval_ms = round((time.perf_counter() - started) * 1000, 2)
         turn.hits = [HitSummary(h.record.id, h.record.question, round(h.score, 4), round(h.rank_score, 4))
                      for h in result.hits]
         thresholds = self.domain.thresholds
@@ -78,7 +91,8 @@ class Answers:
         False when it picks none (the message is then an ordinary turn)."""
         state, choices = turn.state, pending.choices
         picked = next((c for c in choices if text.casefold() == c.payload.casefold()), None)
-        if picked is None and text.isdigit() and 1 <= int(text) <= len(choices):
+        # isdecimal, not isdigit: int() refuses "²", and a short text only (int() refuses 5,000 digits)
+        if picked is None and text.isdecimal() and len(text) <= 3 and 1 <= int(text) <= len(choices):
             picked = choices[int(text) - 1]
         if picked is None:
             return False

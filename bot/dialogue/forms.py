@@ -105,8 +105,14 @@ class Forms:
                         turn, ReasonCode.INVALID_VALUES,
                         f"{state.consecutive_failures} invalid answers in a row for {asked}")
                     return
-                turn.decision.because(ReasonCode.INVALID_VALUE, f"{turn.decision.note} ({check.problem})")
-                turn.say_text(slot_spec.invalid or f"Sorry, {check.problem}.", {"reason": check.problem, "slot": asked})
+                code = ReasonCode.VALUE_TOO_LONG if check.too_long else ReasonCode.INVALID_VALUE
+                turn.decision.because(code, f"{turn.decision.note} ({check.problem})")
+                # the reason quotes the customer's words: it goes in as a value, never as template text
+                variables = {"reason": check.problem, "slot": asked}
+                if slot_spec.invalid is not None:
+                    turn.say_text(slot_spec.invalid, variables)
+                else:
+                    turn.say("invalid_value", variables)
                 turn.ask(asked)
                 turn.source = "ask_slot"
                 return

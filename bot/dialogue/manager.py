@@ -5,10 +5,17 @@ session's lock, load the state, answer a pending confirmation or clarification, 
 move and carry it out (forms in :mod:`bot.dialogue.forms`; retrieval and clarification in
 :mod:`bot.dialogue.answers`; fallback and hand-over in :mod:`bot.dialogue.handoff`), save the state and
 log the transcript. What led to the reply comes back as :class:`~bot.turns.TurnDetails`.
+
+The turn is total: whatever a message holds, it gets a reply (or an apology) and raises nothing. Its text is
+made safe first (:func:`~bot.messages.safe_text`); a parse that fails or takes longer than
+``model_timeout_seconds`` gives an apology for that turn alone; a stored state that cannot be read back or
+no longer fits the domain starts the conversation over with an apology (logged); and any other error inside
+the turn gives an apology, leaves the session as it was, and is logged with its traceback.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import TYPE_CHECKING
@@ -19,7 +26,7 @@ from bot.dialogue.handoff import Escalation, HandoffHook
 from bot.dialogue.turn import Turn
 from bot.domain.loader import import_callable
 from bot.domain.schema import Domain
-from bot.messages import Message, Reply
+from bot.messages import Message, Reply, safe_text
 from bot.policy import Decision, Policy, create_policy
 from bot.render import Renderer
 from bot.sessions.base import SessionStore
@@ -52,8 +59,12 @@ class DialogueManager:
         transcripts: TranscriptSink | None = None,
         policy: Policy | None = None,
         handoff_hook: HandoffHook | None = None,
+        model_timeout_seconds: float = 30.0,
     ) -> None:
+        if model_timeout_seconds <= 0:
+            raise ValueError(f"model_timeout_seconds must be positive, got {model_timeout_seconds}")
         self.domain = domain
+        self.model_timeout_seconds = model_timeout_seconds
         self.nlu = understander
         self.store = store
         self.retriever = retriever
@@ -63,27 +74,37 @@ class DialogueManager:
         hook = handoff_hook or (import_callable(domain.handoff.hook) if domain.handoff.hook else None)
         self.escalation = Escalation(domain, hook)
         self.forms = Forms(domain, self.policy, self.escalation)
-        self.answers = Answers(domain, retriever, self.escalation)
+        self.answers = Answers(domain, retriever, self.escalation, model_timeout_seconds)
         self._store_down = False
 
     # -- the turn ------------------------------------------------------------------------------
     async def handle(self, message: Message) -> Reply:
-        """Answer one message. Store failures give an apology (logged once until the store recovers)."""
+        """Answer one message; never raises (see the module docstring). Store failures give an apology
+        (logged once until the store recovers)."""
         started = time.perf_counter()
+        text = safe_text(message.text)
         parse: ParseResult | None = None
         nlu_ms: float | None = None
-        if message.text.strip():
-            parse = await self.nlu.parse(message.text)
+        nlu_failure: tuple[ReasonCode, str] | None = None
+        if text.strip():
+            parse, nlu_failure = await self._parse(message.session_id, text)
             nlu_ms = _ms_since(started)
         state: SessionState | None = None
         try:
             async with self.store.transaction(message.session_id) as state:
+                self._check_fits_domain(state)
                 state.channel, state.recipient_id = message.channel, message.recipient_id
                 turn = Turn(state, self.domain, self.renderer)
-                await self._decide(turn, message, parse)
+                reset_reason = state.reset_reason
+                if reset_reason is not None:
+                    turn.say("session_reset")
+                await self._decide(turn, text, parse, nlu_failure)
+                if reset_reason is not None:
+                    turn.decision.earlier.insert(0, ReasonCode.SESSION_RESET)
+                    turn.decision.note = f"session reset ({reset_reason}); {turn.decision.note}"
                 state.turn_count += 1
                 state.remember(HistoryEntry(
-                    user=message.text, bot="\n".join(m.text for m in turn.messages), source=turn.source,
+                    user=text, bot="\n".join(m.text for m in turn.messages), source=turn.source,
                     intent=parse.intent.name if parse else None, completed=turn.completed,
                     slots=dict(turn.completed_slots) if turn.completed is not None else None,
                 ))
@@ -97,14 +118,54 @@ class DialogueManager:
             else:
                 log.debug("session store still failing: %s", exc)
             state = None
-            turn = Turn(SessionState(message.session_id), self.domain, self.renderer)
-            turn.say("error")
-            turn.source = "error"
-            turn.decide("error", ReasonCode.STORE_UNAVAILABLE, "store unavailable")
+            turn = self._apology(message.session_id, ReasonCode.STORE_UNAVAILABLE, "store unavailable")
+        except Exception as exc:  # one message must never cost more than its own turn
+            log.exception("turn failed for session %r (nothing saved): %s: %s", message.session_id,
+                          exc.__class__.__name__, exc)
+            state = None
+            turn = self._apology(message.session_id, ReasonCode.TURN_FAILED, f"turn failed: {exc.__class__.__name__}")
         reply = Reply([m for m in turn.messages if m.text or m.buttons], turn.source, turn.handoff)
         reply.details = self._details(parse, turn, state, Timings(_ms_since(started), nlu_ms, turn.retrieval_ms))
-        await self._log(message, parse, reply, state)
+        await self._log(message, text, parse, reply, state)
         return reply
+
+    async def _parse(self, session_id: str, text: str) -> tuple[ParseResult | None, tuple[ReasonCode, str] | None]:
+        """The parse of ``text``, or why there is none: the model failed on it, or took too long."""
+        try:
+            return await asyncio.wait_for(self.nlu.parse(text), self.model_timeout_seconds), None
+        except TimeoutError:
+            log.error("session %r: the NLU parse took longer than %g s; the customer gets an apology",
+                      session_id, self.model_timeout_seconds)
+            return None, (ReasonCode.NLU_TIMED_OUT, f"NLU timed out after {self.model_timeout_seconds:g} s")
+        except Exception as exc:  # noqa: BLE001 - this message's turn apologises, the others are not affected
+            log.error("session %r: the NLU parse failed; the customer gets an apology: %s: %s",
+                      session_id, exc.__class__.__name__, exc)
+            return None, (ReasonCode.NLU_FAILED, f"NLU failed: {exc.__class__.__name__}")
+
+    def _apology(self, session_id: str, code: ReasonCode, note: str) -> Turn:
+        turn = Turn(SessionState(session_id), self.domain, self.renderer)
+        turn.say("error")
+        turn.source = "error"
+        turn.decide("error", code, note)
+        return turn
+
+    def _check_fits_domain(self, state: SessionState) -> None:
+        """Start the conversation over when the stored state names an intent or slot the domain does not
+        have (a state written for another version of the domain, or by hand): it cannot be carried on."""
+        intents, slots = self.domain.intents, self.domain.slots
+        named = [("active intent", state.active_intent, intents), ("requested slot", state.requested_slot, slots)]
+        for form in state.paused:
+            named += [("paused intent", form.intent, intents),
+                      ("paused form's requested slot", form.requested_slot, slots)]
+        if isinstance(state.pending, PendingConfirmation):
+            named.append(("intent to confirm", state.pending.intent, intents))
+        for what, name, known in named:
+            if name is not None and name not in known:
+                reason = f"its {what} {name!r} is not in the domain"
+                log.warning("session %r: the stored state does not fit the domain (%s), so the conversation starts "
+                            "over", state.session_id, reason)
+                state.reset(reason)
+                return
 
     async def release_handoff(self, session_id: str) -> None:
         """An agent hands the conversation back to the bot: the flag and the failure count are cleared."""
@@ -116,18 +177,24 @@ class DialogueManager:
         async with self.store.lock(session_id):
             await self.store.delete(session_id)
 
-    async def _decide(self, turn: Turn, message: Message, parse: ParseResult | None) -> None:
+    async def _decide(self, turn: Turn, text: str, parse: ParseResult | None,
+                      nlu_failure: tuple[ReasonCode, str] | None) -> None:
         state = turn.state
         if state.handoff:
             turn.source, turn.handoff = "silent", True
             turn.decide("silent", ReasonCode.HANDED_OVER, "handed over: the bot stays silent")
+            return
+        if nlu_failure is not None:  # the state stays as it was: the customer may simply send it again
+            turn.say("error")
+            turn.source = "error"
+            turn.decide("error", *nlu_failure)
             return
         if parse is None:
             turn.say("fallback")
             turn.source = "fallback"
             turn.decide("fallback", ReasonCode.EMPTY_MESSAGE, "empty message")
             return
-        text = message.text.strip()
+        text = text.strip()
         pending, state.pending = state.pending, None
         if isinstance(pending, PendingClarification) and self.answers.pick_choice(turn, pending, text):
             return
@@ -189,14 +256,15 @@ class DialogueManager:
         return Versions(self.nlu.version, retriever.version if retriever is not None else "",
                         self.nlu.created, retriever.created if retriever is not None else "")
 
-    async def _log(self, message: Message, parse: ParseResult | None, reply: Reply, state: SessionState | None) -> None:
+    async def _log(self, message: Message, text: str, parse: ParseResult | None, reply: Reply,
+                   state: SessionState | None) -> None:
         if self.transcripts is None:
             return
         details = reply.details
         record = TranscriptTurn(
             session_id=message.session_id,
             channel=message.channel,
-            user_text=message.text,
+            user_text=text,
             decision=details.decision.note,
             source=reply.source,
             reply=reply.to_dict(),

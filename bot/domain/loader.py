@@ -9,10 +9,10 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from bot.domain.schema import Domain
+from csbot.config import did_you_mean, field_names, read_yaml
 from csbot.errors import ConfigError
 from csbot.plugins import ImportProblem, import_object
 
@@ -46,15 +46,64 @@ def placeholders(text: str) -> set[str]:
     return names
 
 
-def _check_fields(text: str, known: set[str], path: str | Path, key: str) -> None:
-    """Every field of a template text must be a known slot or variable, and its braces well formed."""
+#: Conversions a template field may carry (``{reason!r}``); ``!x`` would fail only when rendered.
+CONVERSIONS = (None, "r", "s", "a")
+#: The widest field (and the longest precision) a format spec may ask for: ``{slot:>999999999}`` would build
+#: a gigabyte string at every reply.
+MAX_FORMAT_WIDTH = 1000
+#: Sample values a format spec must work with: slots and built-in variables are text; an action's variables
+#: may also be numbers (``{total:.2f}``).
+_TEXT_SAMPLES: tuple[Any, ...] = ("",)
+_ACTION_SAMPLES: tuple[Any, ...] = ("", 0, 0.0)
+
+
+def field_problem(field: str, conversion: str | None, spec: str, provided: set[str]) -> str | None:
+    """Why one replacement field ``{field!conversion:spec}`` of a template cannot be rendered, or None.
+
+    The rule: a field is a bare name (no ``{a.b}`` attribute or ``{a[0]}`` index access, no positional ``{}``
+    or ``{0}``); its conversion is ``!r``, ``!s``, ``!a`` or none; its format spec holds no nested field, asks
+    for no width or precision over :data:`MAX_FORMAT_WIDTH`, and formats a text value (or, for a variable an
+    action provides, a text or a number), as rendering will.
+    """
+    shown = "{" + field + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
+    shown = shown if len(shown) <= 60 else shown[:56] + "...}"
+    if field == "" or field.isdigit():
+        return f"a positional field {shown} cannot be filled: name it, e.g. {{order_id}}"
+    if re.search(r"[.\[]", field):
+        name = re.split(r"[.\[]", field, maxsplit=1)[0]
+        return (f"{shown} uses attribute or index access, which templates do not support: "
+                f"use a plain slot or variable name such as {{{name}}}")
+    if conversion not in CONVERSIONS:
+        return f"{shown} has an unknown conversion '!{conversion}' (use !r, !s or !a, or none)"
+    if not spec:
+        return None
+    if "{" in spec or "}" in spec:
+        return f"{shown} has a field inside its format spec, which templates do not support"
+    if any(len(digits) > 4 or int(digits) > MAX_FORMAT_WIDTH for digits in re.findall(r"\d+", spec)):
+        return f"{shown} asks for a width or precision over {MAX_FORMAT_WIDTH}"
+    samples = _ACTION_SAMPLES if field in provided and conversion is None else _TEXT_SAMPLES
+    reasons = []
+    for sample in samples:
+        try:
+            format(sample, spec)
+            return None
+        except (ValueError, TypeError) as exc:
+            reasons.append(str(exc))
+    return f"{shown} has a format spec that cannot render: {reasons[0]}"
+
+
+def _check_fields(text: str, known: set[str], path: str | Path, key: str, provided: frozenset[str] = frozenset()) -> None:
+    """Every field of a template text must be a known slot or variable that renders, and its braces well formed."""
     try:
-        fields = placeholders(text)
+        fields = [(field, conversion, spec) for _, field, spec, conversion in string.Formatter().parse(text)
+                  if field is not None]
     except ValueError as exc:
         raise DomainError(path, key, f"invalid template text ({exc}); write a literal brace as '{{{{' or '}}}}'") from exc
-    if "" in fields:
-        raise DomainError(path, key, "a positional field {} cannot be filled: name it, e.g. {order_id}")
-    for field in sorted(fields - known):
+    for field, conversion, spec in fields:
+        problem = field_problem(field, conversion, spec or "", set(provided))
+        if problem is not None:
+            raise DomainError(path, key, problem)
+    for field in sorted({field for field, _, _ in fields} - known):
         raise DomainError(path, key, f"unknown slot or variable {{{field}}} (declare the slot, or the action's 'provides')")
 
 
@@ -66,26 +115,35 @@ def import_callable(path: str, setting: str = "action") -> Callable[..., Any]:
     return target
 
 
+def _domain_error(reason: str, path: Path, line: int | None) -> DomainError:
+    return DomainError(path, f"line {line}" if line is not None else "(file)", reason)
+
+
 def load_domain(path: str | Path) -> Domain:
-    """Read, validate and check a domain file."""
+    """Read, validate and check a domain file.
+
+    The file is read by :func:`csbot.config.read_yaml` (UTF-8 only, no key given twice, every problem a
+    :class:`DomainError` naming the file and the line or key); an empty file is an error, and so is an unknown
+    key (with a did-you-mean).
+    """
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: domain file not found")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else "file"
-        raise DomainError(path, where, f"invalid YAML: {getattr(exc, 'problem', exc)}") from exc
+    data = read_yaml(path, _domain_error, what="domain file")
+    if data is None or data == {}:
+        raise DomainError(path, "(top level)", "the domain file is empty; it needs intents, slots and templates")
     if not isinstance(data, dict):
         raise DomainError(path, "(top level)", "a domain file is a mapping with intents, slots and templates")
     try:
-        domain = Domain(**data)
+        domain = Domain.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
         key = ".".join(str(p) for p in err["loc"]) or "(top level)"
         more = f" (and {len(exc.errors()) - 1} more problems)" if len(exc.errors()) > 1 else ""
-        raise DomainError(path, key, f"{err['msg']}{more}") from exc
+        hint = ""
+        if err.get("type") == "extra_forbidden" and err["loc"]:
+            hint = did_you_mean(str(err["loc"][-1]), field_names(Domain, err["loc"][:-1]))
+        raise DomainError(path, key, f"{err['msg']}{hint}{more}") from exc
     check_domain(domain, path)
     return domain
 
@@ -96,9 +154,10 @@ def check_domain(domain: Domain, path: str | Path) -> None:
         if slot.regex is not None:
             try:
                 re.compile(slot.regex)
-            except re.error as exc:
-                raise DomainError(path, f"slots.{name}.regex", f"invalid regular expression: {exc}") from exc
-    provided = {v for spec in domain.intents.values() for v in spec.provides}
+            except (re.error, OverflowError, RecursionError) as exc:  # huge repeat counts, endless nesting
+                reason = str(exc) if not isinstance(exc, RecursionError) else "nested too deeply"
+                raise DomainError(path, f"slots.{name}.regex", f"invalid regular expression: {reason}") from exc
+    provided = frozenset(v for spec in domain.intents.values() for v in spec.provides)
     known = set(domain.slots) | provided | BUILTIN_VARIABLES
     for name, intent in domain.intents.items():
         for slot in intent.required_slots:
@@ -124,14 +183,14 @@ def check_domain(domain: Domain, path: str | Path) -> None:
         if not variants:
             raise DomainError(path, f"templates.{name}", "a template needs at least one variant")
         for index, variant in enumerate(variants):
-            _check_fields(variant.text, known, path, f"templates.{name}[{index}].text")
+            _check_fields(variant.text, known, path, f"templates.{name}[{index}].text", provided)
             for number, button in enumerate(variant.buttons):
                 for part in ("title", "payload"):
                     _check_fields(getattr(button, part) or "", known, path,
-                                  f"templates.{name}[{index}].buttons[{number}].{part}")
+                                  f"templates.{name}[{index}].buttons[{number}].{part}", provided)
     for name, slot in domain.slots.items():
-        _check_fields(slot.prompt, known, path, f"slots.{name}.prompt")
-        _check_fields(slot.invalid or "", known, path, f"slots.{name}.invalid")
+        _check_fields(slot.prompt, known, path, f"slots.{name}.prompt", provided)
+        _check_fields(slot.invalid or "", known, path, f"slots.{name}.invalid", provided)
 
 
 def _check_callable(dotted: str, path: str | Path, key: str) -> None:

@@ -12,6 +12,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 SlotType = Literal["text", "number", "email", "date", "order_number", "phone", "any"]
 
+#: The longest value (or bare reply) a slot considers by default; anything longer is refused before any
+#: pattern runs, so validation time stays bounded whatever a customer sends.
+MAX_VALUE_LENGTH = 1000
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -25,6 +29,8 @@ class SlotSpec(_Strict):
     prompt: str = Field(..., description="asked when the slot is missing (a template text)")
     invalid: str | None = Field(None, description="said before re-asking when a value is invalid")
     entities: list[str] = Field(default_factory=list, description="tagger entities that fill it (default: its name)")
+    max_length: int = Field(MAX_VALUE_LENGTH, ge=1, le=10_000,
+                            description="longer values (and bare replies) are refused before any pattern runs")
 
 
 class ButtonSpec(_Strict):

@@ -10,7 +10,8 @@ Keys (``namespace`` keeps several bots apart on one Redis):
   still the holder's, so a turn whose lock expired never releases the lock another turn has taken since.
 
 A turn through ``transaction`` costs two round trips instead of four: one script takes the lock and
-reads the state, another writes the state and releases the lock. The write is fenced by the token: when
+reads the state, another writes the state and releases the lock. A stored state that cannot be read back
+starts the conversation over (see :mod:`bot.sessions.base`). The write is fenced by the token: when
 the turn outlived its lock and another turn holds the session now, nothing is written and
 :class:`~csbot.errors.LockTimeoutError` is raised, so the other turn's update is never overwritten.
 
@@ -33,7 +34,7 @@ from typing import TYPE_CHECKING, TypeVar
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from bot.sessions.base import SessionStore, decode_state, encode_state
+from bot.sessions.base import CorruptStateError, SessionStore, decode_state, discard_corrupt, encode_state
 from bot.sessions.state import SessionState
 from csbot.errors import ConfigError, LockTimeoutError, StoreError
 from csbot.redis_client import client_from_url, mask_url, translate
@@ -131,7 +132,9 @@ class RedisSessionStore(SessionStore):
         self._lock_ms = max(1, round(lock_timeout_seconds * 1000))
         # One quick retry covers a pooled connection that died with a restarted server (every command here
         # is safe to repeat); more would only make a real outage slower to report.
-        self._redis: aioredis.Redis = client_from_url(url, socket_timeout, decode_responses=True, retries=1)
+        # Replies stay bytes: ``decode_state`` decodes a stored state, so one that is not UTF-8 is a corrupt state
+        # for the turn to start over from, not a UnicodeDecodeError inside redis-py that leaves the lock behind.
+        self._redis: aioredis.Redis = client_from_url(url, socket_timeout, decode_responses=False, retries=1)
         self._acquire_script = self._redis.register_script(ACQUIRE_SCRIPT)
         self._release_script = self._redis.register_script(RELEASE_SCRIPT)
         self._acquire_load_script = self._redis.register_script(ACQUIRE_AND_LOAD_SCRIPT)
@@ -203,7 +206,10 @@ class RedisSessionStore(SessionStore):
         )
         try:
             if len(reply) > 1:
-                state = decode_state(session_id, reply[1], f"Redis key {state_key!r} at {self.display_url}")
+                try:
+                    state = decode_state(session_id, reply[1], f"Redis key {state_key!r} at {self.display_url}")
+                except CorruptStateError as exc:  # the turn starts over; its save replaces the entry
+                    state = discard_corrupt(session_id, exc)
             else:
                 state = SessionState(session_id)
             yield state

@@ -8,6 +8,10 @@ and :class:`HistoryEntry` (one past turn). Their JSON is the plain dicts session
                "answer", "id"}, ...]}
     paused:   [{"intent", "slots", "requested_slot"}, ...]
     history:  [{"user", "bot", "source", "intent"[, "completed", "slots"]}, ...]
+
+``from_dict`` checks the type of every field it reads (a stored state may have been written by another
+version, or by hand): a field of the wrong type raises ``ValueError``, which the stores report as a corrupt
+state; a turn then starts the conversation over instead of failing on it (see :mod:`bot.sessions.base`).
 """
 
 from __future__ import annotations
@@ -24,6 +28,50 @@ log = logging.getLogger(__name__)
 HISTORY_LENGTH = 10
 
 
+_TEXT: tuple[type, ...] = (str,)
+_OPTIONAL_TEXT: tuple[type, ...] = (str, type(None))
+
+
+def _check(value: Any, kinds: tuple[type, ...], what: str, key: str = "") -> Any:
+    """``value`` if it is one of ``kinds`` (a bool is not an int here), else ``ValueError`` naming ``what``
+    (and its ``key``). The message is only built for a value that does not fit: loading stays cheap."""
+    if type(value) in kinds:
+        return value
+    if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
+        names = " or ".join("null" if k is type(None) else k.__name__ for k in kinds)
+        raise ValueError(f"{what}'s {key} must be {names}, not {type(value).__name__}" if key else
+                         f"{what} must be {names}, not {type(value).__name__}")
+    return value
+
+
+def _text(data: dict[str, Any], key: str, what: str, default: Any = ...) -> Any:
+    """``data[key]`` as a string (``None`` allowed when ``default`` is None); a missing key raises
+    ``KeyError`` unless a default is given."""
+    if key in data:
+        return _check(data[key], _TEXT if default is not None else _OPTIONAL_TEXT, what, key)
+    if default is ...:
+        raise KeyError(key)
+    return default
+
+
+def _object(value: Any, what: str) -> dict[str, Any]:
+    return _check(value, (dict,), what)
+
+
+def _json_object(value: Any, what: str) -> dict[str, Any]:
+    """A dict with string keys (slot values: any JSON)."""
+    for key in _check(value, (dict,), what):
+        if type(key) is not str:
+            _check(key, _TEXT, f"a key of {what}")
+    return value
+
+
+def _count(value: Any, what: str) -> int:
+    if _check(value, (int,), what) < 0:
+        raise ValueError(f"{what} must not be negative, got {value}")
+    return value
+
+
 @dataclass
 class PendingConfirmation:
     """A sensitive intent's form is complete; the next yes or no decides whether its action runs."""
@@ -36,7 +84,7 @@ class PendingConfirmation:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PendingConfirmation:
-        return cls(intent=data["intent"])
+        return cls(intent=_text(data, "intent", "the pending question"))
 
 
 @dataclass
@@ -53,7 +101,9 @@ class Choice:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Choice:
-        return cls(payload=data["payload"], question=data["question"], answer=data["answer"], id=data["id"])
+        what = "a pending clarification's choice"
+        data = _object(data, what)
+        return cls(**{key: _text(data, key, what) for key in ("payload", "question", "answer", "id")})
 
 
 @dataclass
@@ -68,7 +118,8 @@ class PendingClarification:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PendingClarification:
-        return cls(choices=[Choice.from_dict(c) for c in data["choices"]])
+        choices = _check(data["choices"], (list,), "the pending question", "choices")
+        return cls(choices=[Choice.from_dict(c) for c in choices])
 
 
 Pending = PendingConfirmation | PendingClarification
@@ -82,7 +133,7 @@ def pending_from_dict(data: dict[str, Any] | None) -> Pending | None:
     """The pending question stored as ``data``; one of a kind this version does not know is dropped."""
     if data is None:
         return None
-    kind = _PENDING_KINDS.get(data.get("kind", ""))
+    kind = _PENDING_KINDS.get(_text(_object(data, "the pending question"), "kind", "the pending question", ""))
     if kind is None:
         log.warning("dropping a stored pending question of unknown kind %r", data.get("kind"))
         return None
@@ -102,7 +153,10 @@ class PausedForm:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PausedForm:
-        return cls(intent=data["intent"], slots=dict(data.get("slots") or {}), requested_slot=data.get("requested_slot"))
+        data = _object(data, "a paused form")
+        return cls(intent=_text(data, "intent", "a paused form"),
+                   slots=dict(_json_object(data.get("slots") or {}, "a paused form's slots")),
+                   requested_slot=_text(data, "requested_slot", "a paused form", None))
 
 
 @dataclass
@@ -127,8 +181,13 @@ class HistoryEntry:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> HistoryEntry:
-        return cls(user=data["user"], bot=data.get("bot", ""), source=data.get("source", ""),
-                   intent=data.get("intent"), completed=data.get("completed"), slots=data.get("slots"))
+        data = _object(data, "a history entry")
+        slots = data.get("slots")
+        return cls(user=_text(data, "user", "a history entry"), bot=_text(data, "bot", "a history entry", ""),
+                   source=_text(data, "source", "a history entry", ""),
+                   intent=_text(data, "intent", "a history entry", None),
+                   completed=_text(data, "completed", "a history entry", None),
+                   slots=None if slots is None else _json_object(slots, "a history entry's slots"))
 
 
 @dataclass
@@ -157,6 +216,9 @@ class SessionState:
     recipient_id: str | None = None
     created_at: float = field(default_factory=time.time)
     updated_at: float = field(default_factory=time.time)
+    #: Why the stored state was discarded when this turn loaded it (unreadable, or it did not fit the domain),
+    #: so the turn can tell the customer; None normally. Never stored.
+    reset_reason: str | None = field(default=None, compare=False, repr=False, metadata={"stored": False})
 
     def remember(self, turn: HistoryEntry) -> None:
         """Append a turn to ``history``, keeping the last :data:`HISTORY_LENGTH`."""
@@ -166,6 +228,15 @@ class SessionState:
     def clear_form(self) -> None:
         """Drop the form in progress: its intent, slots, the slot asked and any pending question."""
         self.active_intent, self.slots, self.requested_slot, self.pending = None, {}, None, None
+
+    def reset(self, reason: str) -> None:
+        """Start the conversation over in place (every stored field back to a new session's), remembering
+        ``reason`` in :attr:`reset_reason` for this turn."""
+        fresh = SessionState(self.session_id)
+        for name in _FIELD_NAMES:
+            if name != "session_id":
+                setattr(self, name, getattr(fresh, name))
+        self.reset_reason = reason
 
     def to_dict(self, copy: bool = True) -> dict[str, Any]:
         """The fields as JSON-ready values; ``copy=False`` shares the nested slots etc. instead of
@@ -178,21 +249,42 @@ class SessionState:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SessionState:
-        """Inverse of :meth:`to_dict`; unknown keys (from a newer version) are ignored, a nested part that
-        lacks a key it needs raises ``ValueError``."""
+        """Inverse of :meth:`to_dict`; unknown keys (from a newer version) are ignored, a missing one takes its
+        default, and a field of the wrong type (or a nested part that lacks a key it needs) raises
+        ``ValueError`` naming it."""
+        data = _object(data, "a session state")
         values = {k: v for k, v in data.items() if k in _FIELD_NAMES}
+        if "session_id" not in values:
+            raise ValueError("a session state lacks its session_id")
         try:
+            for name, kinds in _FIELD_TYPES.items():
+                if name in values:
+                    _check(values[name], kinds, name)
+            for name in ("turn_count", "consecutive_failures"):
+                if name in values:
+                    _count(values[name], name)
+            for name in ("slots", "variants"):
+                if name in values:
+                    _json_object(values[name], name)
+            for template, index in values.get("variants", {}).items():
+                _check(index, (int,), "variants", repr(template))
             values["paused"] = [PausedForm.from_dict(p) for p in values.get("paused") or []]
             values["pending"] = pending_from_dict(values.get("pending"))
             values["history"] = [HistoryEntry.from_dict(h) for h in values.get("history") or []]
         except KeyError as exc:
             raise ValueError(f"a paused form, pending question or history entry lacks {exc}") from exc
-        except AttributeError as exc:  # a list item or pending that is not a JSON object
-            raise ValueError(f"a paused form, pending question or history entry is not an object ({exc})") from exc
         return cls(**values)
 
 
-_FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in fields(SessionState))
+#: The fields that are stored (all but :attr:`SessionState.reset_reason`).
+_FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in fields(SessionState) if f.metadata.get("stored", True))
+#: The JSON type of each stored field (nested parts are checked by their own ``from_dict``).
+_FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "session_id": _TEXT, "turn_count": (int,), "active_intent": _OPTIONAL_TEXT, "slots": (dict,),
+    "requested_slot": _OPTIONAL_TEXT, "consecutive_failures": (int,), "handoff": (bool,), "paused": (list, type(None)),
+    "pending": (dict, type(None)), "variants": (dict,), "history": (list, type(None)), "channel": _OPTIONAL_TEXT,
+    "recipient_id": _OPTIONAL_TEXT, "created_at": (int, float), "updated_at": (int, float),
+}
 
 __all__ = ["HISTORY_LENGTH", "Choice", "HistoryEntry", "PausedForm", "Pending", "PendingClarification",
            "PendingConfirmation", "SessionState", "pending_from_dict"]

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 
-from bot.transcripts.base import TranscriptSink
+from bot.transcripts.base import TranscriptSink, one_line
 from csbot.errors import StoreError
 from csbot.transcripts import TranscriptTurn
 
@@ -73,10 +73,11 @@ class BackgroundSink(TranscriptSink):
             turn = await self._queue.get()
             try:
                 await self.inner.append(turn)
-            except Exception as exc:  # noqa: BLE001 - a transcript failure must not stop the writer
+            except Exception as exc:  # a transcript failure must not stop the writer
                 if not self._failing:
                     log.error("transcript append failed (logged once until it recovers): %s: %s",
-                              exc.__class__.__name__, exc)
+                              exc.__class__.__name__, one_line(exc))
+                    log.debug("transcript append failed", exc_info=exc)
                     self._failing = True
             else:
                 if self._failing:

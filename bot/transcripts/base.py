@@ -67,8 +67,9 @@ class TeeSink(TranscriptSink):
 
     A failing sink never stops the others, and never fails the turn: the customer still gets the reply
     and the other sinks still get the record. Errors are logged, not raised, and logged *once*: the
-    first failure of a sink is a warning with its cause (the traceback); further consecutive failures of
-    the same sink are logged at debug level only, so a Redis outage writes one warning instead of one
+    first failure of a sink is a one-line warning with its cause (the traceback only at debug level, as
+    the terminal shows warnings between the bot's lines); further consecutive failures of the same sink
+    are logged at debug level only, so a Redis outage or a full disk writes one warning instead of one
     per turn. When the sink succeeds again, an info line says so and the next failure warns again.
     :attr:`failing` lists the sinks whose last append failed (for health checks).
     """
@@ -102,9 +103,10 @@ class TeeSink(TranscriptSink):
                 self._failures[index] = failures
                 if failures == 1:
                     log.warning("transcript sink %r failed; other sinks keep recording (logged once until it "
-                                "recovers): %s", sink, result, exc_info=result)
+                                "recovers): %s", sink, one_line(result))
+                    log.debug("transcript sink %r failed", sink, exc_info=result)
                 else:
-                    log.debug("transcript sink %r still failing (%d turns): %s", sink, failures, result)
+                    log.debug("transcript sink %r still failing (%d turns): %s", sink, failures, one_line(result))
             elif isinstance(result, BaseException):  # KeyboardInterrupt, SystemExit: not ours to swallow
                 raise result
             elif index in self._failures:
@@ -115,10 +117,17 @@ class TeeSink(TranscriptSink):
         results = await asyncio.gather(*(sink.close() for sink in self.sinks), return_exceptions=True)
         for sink, result in zip(self.sinks, results):
             if isinstance(result, Exception):
-                log.warning("closing transcript sink %r failed: %s", sink, result, exc_info=result)
+                log.warning("closing transcript sink %r failed: %s", sink, one_line(result))
+                log.debug("closing transcript sink %r failed", sink, exc_info=result)
 
     def __repr__(self) -> str:
         return f"TeeSink({self.sinks!r})"
+
+
+def one_line(exc: BaseException) -> str:
+    """An error as one line for a log: its message (its class name when the message is empty), line breaks
+    folded into spaces."""
+    return " ".join(str(exc).split()) or exc.__class__.__name__
 
 
 __all__ = ["TeeSink", "TranscriptSink"]

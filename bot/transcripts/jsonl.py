@@ -8,10 +8,13 @@ consistent set.
 
 Each turn is one line written by one ``os.write`` on an ``O_APPEND`` descriptor while the lock is held,
 so lines from threads and from separate processes (several ``csbot serve`` workers on one host) never
-tear or interleave. A writer whose file was rotated away by another process notices it by the inode and
-reopens the current file. Writes reach the kernel at once (a crash of the process loses nothing) but are
-not fsync'ed (a power cut may lose the last turns). The lock is ``flock``-based, so the file must be on a
-local filesystem, not NFS.
+tear or interleave. A line can still be torn by a crash or a full disk mid-write; every record therefore
+starts on a fresh line: under the lock, a writer reads the file's last byte and, when it is not ``\n``,
+ends the torn line first (with a warning), so the torn line stays one line that readers skip and report,
+and the new record is intact. Rotated files thus always end with a whole line. A writer whose file was
+rotated away by another process notices it by the inode and reopens the current file. Writes reach the
+kernel at once (a crash of the process loses nothing) but are not fsync'ed (a power cut may lose the last
+turns). The lock is ``flock``-based, so the file must be on a local filesystem, not NFS.
 """
 
 from __future__ import annotations
@@ -108,6 +111,11 @@ class JsonlTranscriptLog(TranscriptSink):
         with self._locked("write"):
             fd = self._current_file()
             size = os.fstat(fd).st_size
+            if size and os.pread(fd, 1, size - 1) != b"\n":
+                _write_all(fd, b"\n")
+                size += 1
+                log.warning("%s: the last line was torn (a crash or a full disk mid-write); ended it, so "
+                            "readers skip it and the next turn starts on a fresh line", self.path)
             if size and size + len(line) > self.max_bytes:
                 self._rotate()
                 fd = self._reopen()
@@ -159,7 +167,8 @@ class JsonlTranscriptLog(TranscriptSink):
             with contextlib.suppress(OSError):
                 os.close(self._fd)
             self._fd = None
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        # read and write: the last byte is read before each append (see the module docstring)
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
         st = os.fstat(fd)
         self._fd, self._file_id = fd, (st.st_dev, st.st_ino)
         return fd

@@ -8,7 +8,16 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from csbot.transcripts.reader import LineReader, close_all, file_moved, open_log_files, parse_line, turns_of
+from csbot.transcripts.reader import (
+    LineReader,
+    OnSkip,
+    close_all,
+    file_moved,
+    open_log_files,
+    parse_line,
+    turns_of,
+    warn_skipped,
+)
 from csbot.transcripts.record import TranscriptTurn
 
 
@@ -27,6 +36,7 @@ def follow(
     poll: float = 0.2,
     stop: _Event | Callable[[], bool] | None = None,
     last: int = 0,
+    on_skip: OnSkip = warn_skipped,
 ) -> Iterator[TranscriptTurn]:
     """Yield turns as they are appended to a log, like ``tail -F``; runs until ``stop`` says so.
 
@@ -35,6 +45,8 @@ def follow(
     returning true to end; it is checked every ``poll`` seconds while idle. The log may not exist yet.
     Rotation is followed: when the path names a new file, the rest of the old one is read, then every
     file rotated in since (the log may have rotated several times between two polls), then the new one.
+    A line that is not a turn (torn, corrupt) is skipped and reported to ``on_skip`` as
+    :func:`~csbot.transcripts.iter_turns` does; a partial last line waits for its end.
     """
     path = Path(path)
     should_stop: Callable[[], bool]
@@ -58,13 +70,14 @@ def follow(
         if reader is not None:
             while (lines := reader.chunk()) is not None:
                 if last > 0:
-                    recent.extend(t for t in (parse_line(raw, reader.path, n) for n, raw in lines) if matches(t))
+                    recent.extend(t for t in (parse_line(raw, reader.path, n, on_skip) for n, raw in lines)
+                                  if matches(t))
         if last > 0:
             older: list[TranscriptTurn] = []
             for item in reversed(opened):  # newest rotated file first, only as far back as needed
                 if len(older) + len(recent) >= last:
                     break
-                older = list(turns_of(LineReader(item), session_id, final=True)) + older
+                older = list(turns_of(LineReader(item), session_id, final=True, on_skip=on_skip)) + older
             close_all(opened)
             need = last - len(recent)
             yield from (older[-need:] if need > 0 else []) + list(recent)
@@ -76,7 +89,7 @@ def follow(
                 while (lines := reader.chunk()) is not None:
                     progressed = True
                     for number, raw in lines:
-                        turn = parse_line(raw, reader.path, number)
+                        turn = parse_line(raw, reader.path, number, on_skip)
                         if matches(turn):
                             yield turn  # type: ignore[misc]
                     if should_stop():
@@ -87,7 +100,7 @@ def follow(
                     wait(poll)
                     continue
                 # Rotated or removed: finish the old file, then take in whatever is new.
-                yield from turns_of(reader, session_id, final=True)
+                yield from turns_of(reader, session_id, final=True, on_skip=on_skip)
                 reader.close()
                 reader = None
             opened = open_log_files(path)
@@ -98,7 +111,7 @@ def follow(
                     reader = LineReader(item)
                     opened.remove(item)  # kept open by the reader
                 else:
-                    yield from turns_of(LineReader(item), session_id, final=True)
+                    yield from turns_of(LineReader(item), session_id, final=True, on_skip=on_skip)
             close_all(opened)
             if reader is None:
                 wait(poll)

@@ -204,7 +204,16 @@ class VectorIndex(abc.ABC):
                 f"{self.index.ntotal} vectors but {len(self.labels)} ids (the index is truncated or mixed up)",
                 directory / LABELS,
             )
-        self._prepare(self.index)
+        expected = type(self._new_faiss_index(None))
+        if not isinstance(self.index, expected):
+            raise ArtefactError(
+                f"holds a faiss {type(self.index).__name__}, not the {expected.__name__} of the {self.kind!r} index "
+                "the manifest names (the files do not belong together)", directory / VECTORS,
+            )
+        try:
+            self._prepare(self.index)
+        except (RuntimeError, AttributeError, TypeError, ValueError) as exc:
+            raise ArtefactError(f"cannot use the faiss index as a {self.kind!r} index: {exc}", directory / VECTORS) from exc
         self._positions = {int(x): i for i, x in enumerate(self.labels) if x >= 0}
         self._invalidate()
 

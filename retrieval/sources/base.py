@@ -77,9 +77,17 @@ def load_records(path: str | Path, format: str | None = None, **options: Any) ->
 
 
 def record_from_mapping(data: Mapping[str, Any], path: Path, line: int, default_source: str) -> QARecord:
-    """A record from one JSON object or CSV row already mapped to field names; bad fields name the line."""
-    question = str(data.get("question") or "").strip()
-    answer = str(data.get("answer") or "").strip()
+    """A record from one JSON object or CSV row already mapped to field names; bad fields name the line.
+
+    ``question`` and ``answer`` are non-empty strings; ``id`` a string or an integer; ``intent`` and
+    ``source`` strings; ``tags`` a list of strings or a comma-separated string.
+    """
+    for name in ("question", "answer"):
+        value = data.get(name)
+        if value is not None and not isinstance(value, str):
+            raise DataError(f"'{name}' must be a string", path, line)
+    question = (data.get("question") or "").strip()
+    answer = (data.get("answer") or "").strip()
     if not question:
         raise DataError("empty or missing 'question'", path, line)
     if not answer:
@@ -93,11 +101,16 @@ def record_from_mapping(data: Mapping[str, Any], path: Path, line: int, default_
     if intent is not None and not isinstance(intent, str):
         raise DataError("'intent' must be a string", path, line)
     record_id = data.get("id")
+    if record_id is not None and (isinstance(record_id, bool) or not isinstance(record_id, (str, int))):
+        raise DataError("'id' must be a string or an integer", path, line)
+    source = data.get("source")
+    if source is not None and not isinstance(source, str):
+        raise DataError("'source' must be a string", path, line)
     return QARecord.create(
         question,
         answer,
         id=str(record_id).strip() if record_id not in (None, "") else None,
         intent=intent.strip() or None if isinstance(intent, str) else None,
         tags=tags,
-        source=str(data.get("source") or default_source),
+        source=source or default_source,
     )

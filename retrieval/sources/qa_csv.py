@@ -6,7 +6,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from csbot.datafiles import csv_rows, find_column, has_suffix, read_head
+from csbot.datafiles import csv_header, csv_rows, find_column, has_suffix
+from csbot.errors import DataError
 from retrieval.records import QARecord
 
 from .base import QASource, record_from_mapping
@@ -22,7 +23,7 @@ class CsvQASource(QASource):
     def sniff(self, path: Path) -> bool:
         if not has_suffix(path, ".csv"):
             return False
-        header = [c.strip().strip('"').lower() for c in read_head(path, 4096).splitlines()[0].split(",")]
+        header = csv_header(path)
         return "question" in header and "answer" in header
 
     def load(self, path: Path, options: Mapping[str, Any]) -> list[QARecord]:
@@ -35,7 +36,10 @@ class CsvQASource(QASource):
             index = find_column(header, options.get(f"{name}_column"), (name,), name, path, required=False)
             if index is not None:
                 columns[name] = index
-        return [
+        records = [
             record_from_mapping({k: row[i] for k, i in columns.items()}, path, line, f"{path.name}:{line}")
             for line, row in rows
         ]
+        if not records:
+            raise DataError("no Q&A records in this file (a header and no rows)", path)
+        return records

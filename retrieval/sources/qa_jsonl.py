@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from csbot.datafiles import has_suffix, read_head, read_text
+from csbot.datafiles import first_line, has_suffix, jsonl_lines, loads_json
 from csbot.errors import DataError
 from retrieval.records import QARecord
 
@@ -20,22 +19,23 @@ class JsonlQASource(QASource):
     name = "qa_jsonl"
 
     def sniff(self, path: Path) -> bool:
+        """The first non-blank line, read whole however long, is an object with a question and an answer."""
         if not has_suffix(path, ".jsonl", ".ndjson"):
             return False
-        first = next((line for line in read_head(path).splitlines() if line.strip()), "")
-        data = json.loads(first)
+        line = first_line(path)
+        if line is None:
+            return False
+        data = loads_json(line, path, 1)
         return isinstance(data, dict) and "question" in data and "answer" in data
 
     def load(self, path: Path, options: Mapping[str, Any]) -> list[QARecord]:
+        """Every line's record; lines end at ``\\n`` only, so U+2028 inside a string is text, not a break."""
         records = []
-        for number, line in enumerate(read_text(path).splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                data = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"invalid JSON: {exc.msg} (column {exc.colno})", path, number) from exc
+        for number, line in jsonl_lines(path):
+            data = loads_json(line, path, number)
             if not isinstance(data, dict):
                 raise DataError("each line must be a JSON object with 'question' and 'answer'", path, number)
             records.append(record_from_mapping(data, path, number, f"{path.name}:{number}"))
+        if not records:
+            raise DataError("no Q&A records in this file (it is empty or blank)", path)
         return records

@@ -13,7 +13,18 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from csbot.datafiles import csv_rows, find_column, has_suffix, read_head, read_text
+from csbot.datafiles import (
+    csv_header,
+    csv_rows,
+    find_column,
+    first_line,
+    has_suffix,
+    json_item_lines,
+    jsonl_lines,
+    loads_json,
+    read_head,
+    read_json,
+)
 from csbot.errors import DataError
 from retrieval.mining import Conversation, Turn, mine_pairs, normalise_role
 from retrieval.records import QARecord
@@ -69,8 +80,8 @@ class JsonTranscripts(QASource):
 
     def sniff(self, path: Path) -> bool:
         if has_suffix(path, ".jsonl", ".ndjson"):
-            first = next((line for line in read_head(path).splitlines() if line.strip()), "")
-            return _looks_like_conversation(json.loads(first))
+            first = first_line(path)  # read whole, however long
+            return first is not None and _looks_like_conversation(loads_json(first, path, 1))
         if has_suffix(path, ".json"):
             head = read_head(path).lstrip()
             if not head.startswith(("[", "{")):
@@ -82,15 +93,17 @@ class JsonTranscripts(QASource):
         return False
 
     def load(self, path: Path, options: Mapping[str, Any]) -> list[QARecord]:
-        text = read_text(path)
+        """Every conversation, mined into Q&A pairs; JSONL lines end at ``\\n`` only, JSON is read strictly."""
         conversations = []
         if path.suffix.lower() in (".jsonl", ".ndjson"):
-            for number, line in enumerate(text.splitlines(), start=1):
-                if line.strip():
-                    conversations.append(conversation_from(_decode(line, path, number), str(number), path, number))
+            for number, line in jsonl_lines(path):
+                conversations.append(conversation_from(loads_json(line, path, number), str(number), path, number))
         else:
-            for index, (value, number) in enumerate(_top_level_items(text, path), start=1):
+            text, document = read_json(path)
+            for index, (value, number) in enumerate(_top_level_items(text, document, path), start=1):
                 conversations.append(conversation_from(value, str(index), path, number))
+        if not conversations:
+            raise DataError("no conversations in this file", path)
         return mine_pairs(conversations)
 
 
@@ -112,32 +125,18 @@ def _first_conversation(head: str) -> Any:
     return json.JSONDecoder().raw_decode(head, start)[0]
 
 
-def _decode(line: str, path: Path, number: int) -> Any:
-    try:
-        return json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise DataError(f"invalid JSON: {exc.msg} (column {exc.colno})", path, number) from exc
-
-
-def _top_level_items(text: str, path: Path) -> list[tuple[Any, int]]:
-    """Each conversation of a JSON document with the line it starts on."""
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise DataError(f"invalid JSON: {exc.msg} (column {exc.colno})", path, exc.lineno) from exc
+def _top_level_items(text: str, document: Any, path: Path) -> list[tuple[Any, int]]:
+    """Each conversation of a decoded JSON document with the line it starts on."""
     if isinstance(document, dict) and isinstance(document.get("conversations"), list):
-        items, opening = document["conversations"], text.index("[", text.index('"conversations"'))
+        items, steps = document["conversations"], ["conversations"]
     elif isinstance(document, list):
-        items, opening = document, text.index("[")
+        items, steps = document, []
     else:
         raise DataError("expected a list of conversations or {\"conversations\": [...]}", path, 1)
-    decoder, out, index = json.JSONDecoder(), [], opening + 1
-    for item in items:
-        while text[index] in " \t\r\n,":
-            index += 1
-        out.append((item, text.count("\n", 0, index) + 1))
-        _, index = decoder.raw_decode(text, index)
-    return out
+    lines = json_item_lines(text, steps)
+    if len(lines) != len(items):  # cannot happen for a document that decoded; keep the items, not the lines
+        lines = [1] * len(items)
+    return list(zip(items, lines, strict=True))
 
 
 class CsvTranscripts(QASource):
@@ -148,7 +147,7 @@ class CsvTranscripts(QASource):
     def sniff(self, path: Path) -> bool:
         if not has_suffix(path, ".csv"):
             return False
-        header = [c.strip().strip('"').lower() for c in read_head(path, 4096).splitlines()[0].split(",")]
+        header = csv_header(path)
         return (any(c in header for c in CONVERSATION_COLUMNS) and any(c in header for c in ROLE_KEYS)
                 and "question" not in header)
 
@@ -167,4 +166,6 @@ class CsvTranscripts(QASource):
                 raise DataError("empty conversation id", path, line)
             conversation = conversations.setdefault(key, Conversation(key, source=f"{path.name}:{line}"))
             conversation.turns.append(Turn(role, row[text_i]))
+        if not conversations:
+            raise DataError("no conversations in this file (a header and no rows)", path)
         return mine_pairs(list(conversations.values()))

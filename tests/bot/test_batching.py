@@ -85,19 +85,56 @@ def test_each_caller_gets_its_own_result_in_order():
     assert batcher.batches >= 7
 
 
-def test_an_exception_reaches_every_caller_of_that_batch_only():
+def test_a_failing_item_fails_only_its_own_caller():
+    """Issue 12: one item the batched call cannot take no longer fails every caller of its batch; the batch
+    is run again item by item, and only that item's caller gets the exception."""
     fn = Recorder(fail_on=3)
     batcher = MicroBatcher(fn, max_batch=5, max_wait_ms=20)
 
     async def main():
-        failed = await asyncio.gather(*(batcher.submit(i) for i in range(5)), return_exceptions=True)
-        fine = await asyncio.gather(*(batcher.submit(i) for i in range(5, 8)))
-        return failed, fine
+        first = await asyncio.gather(*(batcher.submit(i) for i in range(5)), return_exceptions=True)
+        later = await asyncio.gather(*(batcher.submit(i) for i in range(5, 8)))
+        return first, later
+
+    first, later = asyncio.run(main())
+    assert first[:3] == ["r0", "r1", "r2"] and first[4] == "r4"
+    assert isinstance(first[3], ValueError) and str(first[3]) == "cannot handle 3"
+    assert later == ["r5", "r6", "r7"]
+    assert fn.batches[0] == [0, 1, 2, 3, 4] and fn.batches[1:6] == [[0], [1], [2], [3], [4]]  # then one by one
+    assert fn.batches[6:] == [[5, 6, 7]]  # batching goes on as before
+
+
+def test_a_batch_that_fails_for_every_item_fails_each_caller():
+    fn = Recorder(fail_on=None)
+
+    def broken(items: list[int]) -> list[str]:
+        fn(items)
+        raise RuntimeError("the model is gone")
+
+    batcher = MicroBatcher(broken, max_batch=8, max_wait_ms=5)
+
+    async def main():
+        return await asyncio.gather(*(batcher.submit(i) for i in range(3)), return_exceptions=True)
+
+    results = asyncio.run(main())
+    assert all(isinstance(r, RuntimeError) and str(r) == "the model is gone" for r in results)
+    assert fn.batches == [[0, 1, 2], [0], [1], [2]]
+
+
+def test_one_by_one_skips_callers_that_gave_up():
+    fn = Recorder(fail_on=1)
+    batcher = MicroBatcher(fn, max_batch=16, max_wait_ms=20)
+
+    async def main():
+        quitter = asyncio.ensure_future(batcher.submit(0))
+        others = [asyncio.ensure_future(batcher.submit(i)) for i in (1, 2)]
+        await asyncio.sleep(0)
+        quitter.cancel()
+        return await asyncio.gather(*others, return_exceptions=True)
 
     failed, fine = asyncio.run(main())
-    assert all(isinstance(r, ValueError) and str(r) == "cannot handle 3" for r in failed)
-    assert len({id(r) for r in failed}) == 1  # the one exception, handed to each caller
-    assert fine == ["r5", "r6", "r7"]
+    assert isinstance(failed, ValueError) and fine == "r2"
+    assert fn.batches == [[0, 1, 2], [1], [2]]
 
 
 def test_a_wrong_number_of_results_fails_the_batch():
@@ -106,8 +143,8 @@ def test_a_wrong_number_of_results_fails_the_batch():
     async def main():
         return await asyncio.gather(*(batcher.submit(i) for i in range(3)), return_exceptions=True)
 
-    results = asyncio.run(main())
-    assert all(isinstance(r, RuntimeError) and "2 results for 3 items" in str(r) for r in results)
+    results = asyncio.run(main())  # and each item alone: no result for one item either
+    assert all(isinstance(r, RuntimeError) and "0 results for 1 items" in str(r) for r in results)
 
 
 def test_works_across_separate_event_loops():

@@ -76,6 +76,52 @@ def test_convert_writes_canonical_jsonl(capsys, tmp_path):
                        "entities": [{"start": 9, "end": 14, "entity": "order_id", "value": "48213"}]}
 
 
+def test_convert_refuses_an_existing_out_unless_forced(capsys, tmp_path):
+    src = tmp_path / "nlu.csv"
+    src.write_text("text,label\nwhere is my order,track\n")
+    out = tmp_path / "out.jsonl"
+    out.write_text("keep me\n")
+    code, stdout, err = run_cli(capsys, "data", "convert", str(src), "--out", str(out))
+    assert code == 2 and stdout == "" and "'--out'" in err and "--force" in err
+    assert out.read_text() == "keep me\n"
+    code, stdout, _ = run_cli(capsys, "data", "convert", str(src), "--out", str(out), "--force")
+    assert code == 0 and "wrote 1 examples" in stdout and json.loads(out.read_text())["intent"] == "track"
+
+
+@pytest.mark.parametrize(("name", "content"), [("empty.jsonl", ""), ("blank.csv", "text,label\n"), ("nlu.yml", "nlu: []\n")])
+def test_convert_of_empty_data_is_an_error_and_writes_nothing(capsys, tmp_path, name, content):
+    src = tmp_path / name
+    src.write_text(content)
+    out = tmp_path / "out.jsonl"
+    code, _, err = run_cli(capsys, "data", "convert", str(src), "--out", str(out))
+    assert code == 3 and err.startswith(f"error: {src}: ") and not out.exists()
+    out.write_text("keep me\n")
+    code, _, err = run_cli(capsys, "data", "convert", str(src), "--out", str(out), "--force")
+    assert code == 3 and out.read_text() == "keep me\n"
+
+
+@pytest.mark.parametrize(("name", "content"), [
+    ("huge.json", '[{"text": "x", "intents": [' + "1" * 5000 + "]}]"),
+    ("deep.json", "[" * 100_000 + "]" * 100_000),
+    ("deep.jsonl", "[" * 100_000 + "]" * 100_000 + "\n"),
+    ("huge.yml", "nlu:\n- intent: " + "1" * 5000 + "\n  examples: |\n    - x\n"),
+    ("deep.yml", "nlu: " + "[" * 100_000 + "]" * 100_000 + "\n"),
+    ("dup.yml", "nlu:\n- intent: a\n  examples: |\n    - x\nnlu:\n- intent: b\n  examples: |\n    - y\n"),
+])
+def test_hostile_data_is_one_error_line_naming_the_file_never_exit_70(capsys, tmp_path, name, content):
+    src = tmp_path / name
+    src.write_text(content)
+    code, _, err = run_cli(capsys, "data", "stats", str(src), *(["--format", "nlupp"] if name.endswith(".json") else []))
+    assert code == 3 and err.startswith(f"error: {src}") and len(err.strip().splitlines()) == 1, err
+    assert "unexpected" not in err
+
+
+@pytest.mark.parametrize("texts", [("",), ("   ",), ("where is my order", "\t")])
+def test_nlu_parse_refuses_an_empty_text(capsys, tiny_model_dir, texts):
+    code, out, err = run_cli(capsys, "nlu", "parse", "--model", str(tiny_model_dir), *texts)
+    assert code == 2 and out == "" and "'TEXTS'" in err and "empty" in err
+
+
 def test_parse_and_evaluate_with_a_saved_model(capsys, tiny_model_dir, tmp_path):
     code, out, _ = run_cli(capsys, "nlu", "parse", "--model", str(tiny_model_dir), "where is my order 48213", "hi")
     assert code == 0
@@ -105,6 +151,24 @@ def test_train_command_end_to_end(capsys, tiny_encoder_dir, tmp_path):
     manifest = json.loads((out / "csbot-model.json").read_text())
     assert manifest["base_model"] == str(tiny_encoder_dir)
     assert json.loads((out / "metrics.json").read_text())["training"]["epochs_run"] >= 1
+
+
+@pytest.mark.parametrize("out", [".", "work"])
+def test_train_refuses_an_out_that_is_not_a_model_and_deletes_nothing(capsys, tiny_encoder_dir, tmp_path,
+                                                                      monkeypatch, out):
+    (tmp_path / "train.jsonl").write_text("\n".join(json.dumps(d) for d in TINY_EXAMPLES * 3) + "\n")
+    (tmp_path / "work").mkdir()
+    (tmp_path / "work" / "notes.txt").write_text("mine")
+    monkeypatch.chdir(tmp_path)
+    before = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*"))
+    code, stdout, err = run_cli(capsys, "train", "--data", "train.jsonl", "--base-model", str(tiny_encoder_dir),
+                                "--epochs", "1", "--no-progress", "--out", out, "--device", "cpu")
+    target = (tmp_path / out).resolve()
+    assert code == 2 and stdout == "", err
+    assert f"error: {target}: exists and is not a csbot NLU model (it holds" in err
+    assert "give an empty or new directory" in err and "training on" not in err  # refused before training
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == before
+    assert (tmp_path / "work" / "notes.txt").read_text() == "mine"
 
 
 def test_train_reports_the_out_of_scope_score_chosen_on_dev(capsys, tiny_encoder_dir, tmp_path):

@@ -1,5 +1,5 @@
 """``csbot index`` end to end with the real default embedding model: build, search, stats, add, remove,
-evaluate, and one-line errors with their exit codes.
+evaluate, one-line errors with their exit codes, what build does to an existing --out, and concurrent adds.
 """
 
 from __future__ import annotations
@@ -8,8 +8,11 @@ import contextlib
 import io
 import json
 import shutil
+import subprocess
+import sys
 
 import pytest
+from conftest import REPO
 
 from bot.cli import main
 
@@ -169,3 +172,110 @@ def test_bad_qa_data_names_the_file_and_line(capsys, tmp_path):
     code, _, err = run_cli(capsys, "index", "build", "--qa", str(qa), "--out", str(tmp_path / "index"))
     assert code == 3 and err.startswith(f"error: {qa}:3:") and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "index").exists()
+
+
+# -- what a command does to an existing directory; concurrent edits; malformed manifests -------------------
+
+
+def test_build_refuses_an_out_that_is_not_an_index_and_deletes_nothing(capsys, tmp_path):
+    qa = tmp_path / "faq.csv"
+    qa.write_text(FAQ_CSV, encoding="utf-8")
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "notes.txt").write_text("mine")
+    (work / "src").mkdir()
+    code, out, err = run_cli(capsys, "index", "build", "--qa", str(qa), "--out", str(work))
+    assert code == 2 and out == ""
+    assert err.strip().splitlines() == [
+        f"error: {work}: exists and is not a csbot Q&A index (it holds 2 entries); "
+        "give an empty or new directory (nothing was changed)"]
+    assert sorted(p.name for p in work.iterdir()) == ["notes.txt", "src"] and (work / "notes.txt").read_text() == "mine"
+
+
+def test_build_refuses_out_dot(capsys, tmp_path, monkeypatch):
+    qa = tmp_path / "faq.csv"
+    qa.write_text(FAQ_CSV, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_cli(capsys, "index", "build", "--qa", "faq.csv", "--out", ".")
+    assert code == 2 and "exists and is not a csbot Q&A index" in err
+    assert [p.name for p in tmp_path.iterdir()] == ["faq.csv"]
+
+
+def test_build_refuses_a_model_directory(capsys, tiny_model_dir, tmp_path):
+    model = shutil.copytree(tiny_model_dir, tmp_path / "model")
+    qa = tmp_path / "faq.csv"
+    qa.write_text(FAQ_CSV, encoding="utf-8")
+    code, _, err = run_cli(capsys, "index", "build", "--qa", str(qa), "--out", str(model))
+    assert code == 2 and f"error: {model}: is a csbot NLU model, not a Q&A index" in err
+    assert (model / "csbot-model.json").is_file()
+
+
+def test_build_replaces_an_existing_index(capsys, index_dir, tmp_path):
+    qa = tmp_path / "faq.csv"
+    qa.write_text("\n".join(FAQ_CSV.splitlines()[:3]) + "\n", encoding="utf-8")
+    (index_dir / "stray.txt").write_text("left by hand inside the index")
+    code, _, err = run_cli(capsys, "index", "build", "--qa", str(qa), "--out", str(index_dir), "--device", "cpu")
+    assert code == 0, err
+    assert not (index_dir / "stray.txt").exists()  # an index is replaced whole
+    assert json.loads((index_dir / "csbot-index.json").read_text())["count"] == 1
+    assert sorted(p.name for p in index_dir.parent.iterdir()) == ["faq.csv", "index"]
+
+
+def record_ids(index_dir):
+    return {json.loads(line)["id"] for line in (index_dir / "records.jsonl").read_text().splitlines()}
+
+
+def test_two_concurrent_adds_both_land(index_dir, tmp_path):
+    procs = []
+    for n in (1, 2):
+        qa = tmp_path / f"more-{n}.jsonl"
+        qa.write_text(json.dumps({"id": f"extra-{n}", "question": f"Question number {n} about gift cards?",
+                                  "answer": f"Answer {n}."}) + "\n")
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "bot.cli", "index", "add", "--index", str(index_dir), "--qa", str(qa)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+        ))
+    results = [(proc.wait(timeout=600), proc.stdout.read(), proc.stderr.read()) for proc in procs]
+    for proc in procs:
+        proc.stdout.close()
+        proc.stderr.close()
+    assert [code for code, _, _ in results] == [0, 0], results
+    assert {"extra-1", "extra-2"} <= record_ids(index_dir)
+    assert len(record_ids(index_dir)) == 7
+    assert sorted(p.name for p in index_dir.parent.iterdir()) == ["index", "more-1.jsonl", "more-2.jsonl"]
+
+
+def edit_manifest(index_dir, **changes):
+    path = index_dir / "csbot-index.json"
+    manifest = json.loads(path.read_text())
+    manifest.update(changes)
+    path.write_text(json.dumps(manifest))
+    return path
+
+
+@pytest.mark.parametrize(("changes", "reason"), [
+    ({"index_type": "ivf"}, "holds a faiss IndexFlatIP, not the IndexIVFFlat of the 'ivf' index"),
+    ({"index_type": "annoy"}, "unknown index type 'annoy'"),
+    ({"checksums": ["records.jsonl"]}, "invalid manifest: checksums: Input should be a valid dictionary"),
+    ({"dimension": "384"}, "invalid manifest: dimension: Input should be a valid integer"),
+])
+def test_a_malformed_manifest_is_exit_4_naming_the_file(capsys, index_dir, changes, reason):
+    manifest = edit_manifest(index_dir, **changes)
+    code, out, err = run_cli(capsys, "index", "search", "--index", str(index_dir), "hello")
+    assert code == 4 and out == "" and "unexpected" not in err
+    assert len(err.strip().splitlines()) == 1 and reason in err
+    assert f"error: {index_dir}/" in err or f"error: {manifest}" in err
+
+
+def test_a_checksum_entry_outside_the_index_is_refused(capsys, index_dir, tmp_path):
+    import hashlib
+
+    secret = tmp_path / "secret.txt"
+    secret.write_text("outside the index")
+    manifest = json.loads((index_dir / "csbot-index.json").read_text())
+    edit_manifest(index_dir, checksums={**manifest["checksums"],
+                                        "../secret.txt": hashlib.sha256(secret.read_bytes()).hexdigest()})
+    code, _, err = run_cli(capsys, "index", "stats", "--index", str(index_dir))
+    assert code == 4
+    assert err.startswith(f"error: {index_dir / 'csbot-index.json'}: invalid manifest: checksums")
+    assert "not a relative path inside the artefact directory" in err

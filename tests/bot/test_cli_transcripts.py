@@ -114,3 +114,49 @@ def test_tail_follow_prints_a_turn_appended_meanwhile(capsys, log_path):
     assert code == 0 and 0.9 < time.monotonic() - started < 5
     assert len(lines) == 2 and "bob message 5" in lines[0]
     assert "dave" in lines[1] and "a live question" in lines[1] and "a live answer" in lines[1]
+
+
+def tear(path, text: bytes = b'{"session_id":"alice","channel":"web","user_te') -> int:
+    """Leave half a record at the end of the log, as a crash or a full disk does; its line number."""
+    with open(path, "ab") as file:
+        file.write(text)
+    return len(path.read_bytes().split(b"\n"))
+
+
+def test_show_and_tail_skip_a_torn_line_and_note_it(capsys, log_path):
+    torn_line = tear(log_path)
+    JsonlTranscriptLog(log_path).write(turn("alice", 3, "still there?", "Yes, I'm here."))
+    code, out, err = run_cli(capsys, "transcripts", "show", "alice", "--log", str(log_path))
+    assert code == 0, err
+    assert "3 turns" in out and "customer: hello there" in out and "bot: Yes, I'm here." in out
+    [note] = err.strip().splitlines()
+    assert note.startswith(f"note: {log_path}:{torn_line}: skipped a torn or corrupt line (not JSON: ")
+    code, out, err = run_cli(capsys, "transcripts", "tail", "--log", str(log_path), "--no-follow", "-n", "3")
+    lines = out.strip().splitlines()
+    assert code == 0 and len(lines) == 3 and "still there?" in lines[-1]
+    [note] = err.strip().splitlines()
+    assert note.startswith(f"note: {log_path}:{torn_line}: skipped a torn or corrupt line")
+    code, out, err = run_cli(capsys, "transcripts", "show", "bob", "--log", str(log_path), "--json")
+    assert code == 0 and [json.loads(line)["turn"] for line in out.splitlines()] == [1, 2, 3, 4, 5]
+
+
+def test_show_sums_up_many_skipped_lines_in_one_note(capsys, log_path):
+    with open(log_path, "ab") as file:
+        file.write(b"garbage\n" * 7 + b"\xff\xfe\n")
+    code, out, err = run_cli(capsys, "transcripts", "show", "alice", "--log", str(log_path))
+    assert code == 0 and "2 turns" in out
+    [note] = err.strip().splitlines()
+    assert note == (f"note: skipped 8 torn or corrupt lines of the transcript log: {log_path}:8, {log_path}:9, "
+                    f"{log_path}:10, {log_path}:11, {log_path}:12 and 3 more")
+
+
+def test_json_output_keeps_one_turn_per_line_whatever_the_text(capsys, tmp_path):
+    path = tmp_path / "t.jsonl"
+    odd = "line\u2028separator\u2029paragraph\x85next"
+    JsonlTranscriptLog(path).write(turn("carol", 1, odd, odd))
+    code, out, _ = run_cli(capsys, "transcripts", "show", "carol", "--log", str(path), "--json")
+    [line] = out.splitlines()
+    assert code == 0 and json.loads(line)["user_text"] == odd
+    code, out, _ = run_cli(capsys, "transcripts", "tail", "--log", str(path), "--no-follow", "--json")
+    [line] = out.splitlines()
+    assert code == 0 and json.loads(line)["reply"]["messages"][0]["text"] == odd

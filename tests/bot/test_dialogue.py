@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.batching import MicroBatcher
 from bot.dialogue import DialogueManager
 from bot.domain import load_domain
 from bot.messages import Message, Reply
@@ -42,7 +43,7 @@ HERE = Path(__file__).resolve().parent
 # -- a deterministic understander ------------------------------------------------------------------
 
 ORDER_ID = re.compile(r"(?<!\d)\d{5}(?!\d)")
-EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+")  # starts only where a run starts: linear
 
 #: (pattern, intent, confidence): the first rule whose pattern occurs in the text wins.
 RULES = [
@@ -1080,5 +1081,304 @@ def test_turns_of_different_sessions_do_not_share_state(text):
         a, b = await manager.store.load("a"), await manager.store.load("b")
         assert a.active_intent == "track_order" and a.requested_slot == "order_id"
         assert b.requested_slot is None and b.turn_count == 1
+
+    asyncio.run(main())
+
+
+# -- hostile input (issue 12): every message gets a reply or an apology, and costs no other turn -------
+
+RESET_TEXT = "Sorry, I lost track of our conversation, so let's start again."
+ADDRESS_INVALID = "That doesn't look like a full address: I need at least a street number and a street name."
+
+
+class BatchedKeywordUnderstander(Understander):
+    """The keyword rules behind a real :class:`MicroBatcher`, with a batch function that refuses the whole
+    batch for one text, as the tokenizer does: one it cannot encode (a lone surrogate), or one holding BOOM."""
+
+    def __init__(self, max_wait_ms: float = 30) -> None:
+        self.batches: list[list[str]] = []
+        self._batcher: MicroBatcher[str, ParseResult] = MicroBatcher(self._parse_batch, 16, max_wait_ms)
+
+    def _parse_batch(self, texts: list[str]) -> list[ParseResult]:
+        self.batches.append(list(texts))
+        for text in texts:
+            text.encode("utf-8")  # UnicodeEncodeError for a lone surrogate
+            if "BOOM" in text:
+                raise RuntimeError("the model cannot take this text")
+        return [parse_text(text) for text in texts]
+
+    async def parse(self, text: str) -> ParseResult:
+        return await self._batcher.submit(text)
+
+
+async def _four_at_once(manager: DialogueManager, texts: dict[str, str]) -> dict[str, Reply]:
+    replies = await asyncio.gather(*(say(manager, text, session) for session, text in texts.items()))
+    return dict(zip(texts, replies, strict=True))
+
+
+@pytest.fixture(params=["memory", "redis"])
+def any_store(request):
+    """A fresh store of each backend (Redis: the flushed test-session server)."""
+    if request.param == "memory":
+        return MemorySessionStore()
+    return RedisSessionStore(request.getfixturevalue("redis_url"), lock_wait_seconds=2)
+
+
+def test_a_lone_surrogate_in_one_message_costs_no_turn_of_its_batch(any_store):
+    """Issue 12: one message with a lone surrogate (invalid UTF-8 read with surrogateescape) failed the whole
+    NLU micro-batch, so every concurrent turn raised (and ``csbot chat`` died). Its text is made safe first
+    now: the four turns of the batch get their replies, and the text is stored (in Redis too) as U+FFFD."""
+    async def main():
+        async with any_store as store:
+            nlu = BatchedKeywordUnderstander()
+            manager = build(understander=nlu, store=store)
+            replies = await _four_at_once(manager, {"a": "where is my order 48213",
+                                                    "b": "my order \udcff\udcfe is late",
+                                                    "c": "hello", "d": "how can I pay?"})
+            assert replies["a"].source == "template" and "48213" in replies["a"].text
+            assert replies["c"].details.intent == "greet" and replies["d"].text == PAYMENT_TEXT
+            assert replies["b"].source == "fallback" and replies["b"].text in FALLBACKS  # an ordinary reply
+            assert len(nlu.batches) == 1 and "my order \ufffd\ufffd is late" in nlu.batches[0]  # one batch
+            assert (await store.load("b")).history[-1].user == "my order \ufffd\ufffd is late"
+
+    asyncio.run(main())
+
+
+def test_a_message_the_model_fails_on_gets_an_apology_and_the_others_their_replies(caplog):
+    """Issue 12: an NLU error for one message is that turn's apology (with its reason code), not an exception
+    for every turn of the batch; the conversation keeps its place."""
+    async def main():
+        manager = build(understander=BatchedKeywordUnderstander())
+        assert (await say(manager, "track my order", "b")).text == ORDER_PROMPT
+        replies = await _four_at_once(manager, {"a": "where is my order 48213", "b": "BOOM",
+                                                "c": "hello", "d": "how can I pay?"})
+        assert "48213" in replies["a"].text and replies["c"].details.intent == "greet"
+        assert replies["d"].text == PAYMENT_TEXT
+        failed = replies["b"]
+        assert failed.source == "error" and failed.text == ERROR_TEXT and not failed.handoff
+        assert failed.details.decision.move == "error" and failed.details.decision.codes == [ReasonCode.NLU_FAILED]
+        assert failed.details.intent is None
+        state = await manager.store.load("b")
+        assert (state.turn_count, state.requested_slot, state.consecutive_failures) == (2, "order_id", 0)
+        assert "48213" in (await say(manager, "48213", "b")).text  # the question asked still stands
+
+    with caplog.at_level(logging.ERROR, logger="bot.dialogue.manager"):
+        asyncio.run(main())
+    assert any("'b'" in r.getMessage() and "NLU parse failed" in r.getMessage() for r in caplog.records)
+
+
+class StuckUnderstander(KeywordUnderstander):
+    """Never answers for a text that says "stuck"."""
+
+    async def parse(self, text: str) -> ParseResult:
+        if "stuck" in text:
+            await asyncio.sleep(60)
+        return await super().parse(text)
+
+
+def test_a_parse_that_takes_too_long_gives_an_apology_in_bounded_time():
+    async def main():
+        manager = build(understander=StuckUnderstander(), model_timeout_seconds=0.05)
+        started = time.perf_counter()
+        stuck = await say(manager, "I am stuck")
+        assert time.perf_counter() - started < 5
+        assert stuck.source == "error" and stuck.text == ERROR_TEXT
+        assert stuck.details.decision.codes == [ReasonCode.NLU_TIMED_OUT]
+        assert (await say(manager, "how can I pay?")).text == PAYMENT_TEXT
+
+    asyncio.run(main())
+    with pytest.raises(ValueError, match="model_timeout_seconds"):
+        build(model_timeout_seconds=0)
+
+
+class BrokenRetriever(TableRetriever):
+    """Fails for "broken", never answers for "stuck", else the table."""
+
+    async def search(self, text: str, k: int | None = None) -> SearchResult:
+        if "broken" in text:
+            raise RuntimeError("the index is gone")
+        if "stuck" in text:
+            await asyncio.sleep(60)
+        return await super().search(text, k)
+
+
+def test_a_search_that_fails_or_takes_too_long_falls_back():
+    async def main():
+        manager = build(retriever=BrokenRetriever(), model_timeout_seconds=0.05)
+        for session, text in (("a", "a broken question"), ("b", "a stuck question")):
+            reply = await say(manager, text, session)
+            assert reply.source == "fallback" and reply.text in FALLBACKS
+            assert reply.details.decision.code is ReasonCode.RETRIEVAL_FAILED
+            assert reply.details.timings.retrieval_ms is not None
+        assert (await say(manager, "do you ship abroad?", "a")).source == "retrieve"
+
+    asyncio.run(main())
+
+
+class ExplodingPolicy(RulePolicy):
+    """The rules, with a bug: a message that says "explode" raises."""
+
+    def decide(self, state, parse):
+        if "explode" in parse.text:
+            raise ZeroDivisionError("a bug in the policy")
+        return super().decide(state, parse)
+
+
+def test_an_unexpected_error_in_a_turn_is_an_apology_and_leaves_the_session_as_it_was(caplog):
+    async def main():
+        manager = build(policy=ExplodingPolicy(load_domain(DOMAIN_FILE)))
+        await say(manager, "track my order")
+        failed = await say(manager, "explode now")
+        assert failed.source == "error" and failed.text == ERROR_TEXT
+        assert failed.details.decision.codes == [ReasonCode.TURN_FAILED]
+        state = await manager.store.load("s1")
+        assert (state.turn_count, state.requested_slot) == (1, "order_id")  # nothing of the failed turn saved
+        assert "48213" in (await say(manager, "48213")).text
+
+    with caplog.at_level(logging.ERROR, logger="bot.dialogue.manager"):
+        asyncio.run(main())
+    failures = [r for r in caplog.records if "turn failed" in r.getMessage()]
+    assert len(failures) == 1 and "'s1'" in failures[0].getMessage() and failures[0].exc_info is not None
+
+
+@pytest.mark.parametrize("reply", ["{", "}{", "{0}", "{}", "{slot.__class__.__mro__}", "{reason}", "{order_id!r}",
+                                   "%s"])
+def test_a_reply_with_braces_is_refused_as_data_not_evaluated(reply, monkeypatch):
+    """Issue 12: without an ``invalid`` text the reason (which quotes the reply) became the template: ``{``
+    or ``{0}`` crashed the turn and ``{slot.__class__.__mro__}`` was evaluated and echoed back. The reason
+    is a value now, with or without the slot's own ``invalid`` text."""
+    domain = load_domain(DOMAIN_FILE)
+    monkeypatch.setattr(domain.slots["email"], "invalid", None)
+
+    async def main():
+        manager = build(domain=domain)
+        assert (await say(manager, "I forgot my password")).text == EMAIL_PROMPT
+        bad = await say(manager, reply)
+        assert lines(bad) == [f"Sorry, {reply!r} is not a valid e-mail address.", EMAIL_PROMPT]
+        assert bad.details.decision.codes == [ReasonCode.SLOT_ANSWER, ReasonCode.INVALID_VALUE]
+        assert "<class" not in bad.text
+        await say(manager, "track my order", "own-text")  # the slot's own invalid text: the reason filled in as data
+        bad = await say(manager, reply, "own-text")
+        assert lines(bad) == [f"Hmm, {reply!r} is not a valid order number (5 digits). Order numbers have 5 digits, "
+                              "like 48213.", ORDER_PROMPT]
+
+    asyncio.run(main())
+
+
+def test_a_100_kb_reply_to_a_slot_question_is_refused_as_too_long():
+    """Issue 12: a 100 KB reply to the demo's address question (its regex) or to an e-mail question (the
+    e-mail finder) held the event loop for minutes. It is refused for its length before any pattern runs."""
+    async def main():
+        manager = build()
+        assert lines(await say(manager, "change the address of 51730", "addr")) == [ADDRESS_PROMPT]
+        assert (await say(manager, "I forgot my password", "mail")).text == EMAIL_PROMPT
+        started = time.perf_counter()
+        address = await say(manager, "1 " * 50_000, "addr")
+        email = await say(manager, "a" * 100_000, "mail")
+        assert time.perf_counter() - started < 10  # generous: it takes milliseconds; the old code took minutes
+        assert lines(address) == [ADDRESS_INVALID, ADDRESS_PROMPT]
+        assert lines(email) == ["Sorry, the email is too long (100000 characters, at most 1000). Could you type it "
+                                "like name@example.com?", EMAIL_PROMPT]
+        for reply in (address, email):
+            assert reply.source == "ask_slot"
+            assert reply.details.decision.codes == [ReasonCode.SLOT_ANSWER, ReasonCode.VALUE_TOO_LONG]
+        state = await manager.store.load("addr")
+        assert (state.requested_slot, state.consecutive_failures) == ("address", 1)
+
+    asyncio.run(main())
+
+
+async def _plant(store, session_id: str, raw: str | bytes) -> None:
+    """Write ``raw`` as the stored state of ``session_id``, behind the store's back."""
+    if isinstance(store, MemorySessionStore):
+        store._data[session_id] = (raw, time.monotonic() + store.ttl_seconds)
+    else:
+        await store._redis.set(store.session_key(session_id), raw)
+
+
+async def _stored(store, session_id: str):
+    if isinstance(store, MemorySessionStore):
+        return store._data[session_id][0]
+    return await store._redis.get(store.session_key(session_id))
+
+
+#: Stored states a turn cannot carry on from: corrupt, of the wrong shape, or naming what the domain lacks.
+BAD_STATES = {
+    "corrupt JSON": "{not json",
+    "not UTF-8": b"\xff\xfe{",
+    "not an object": "[1, 2]",
+    "a string turn count": json.dumps({"turn_count": "3", "active_intent": "track_order",
+                                       "requested_slot": "order_id"}),
+    "a history entry of the wrong shape": json.dumps({"history": [{"user": 5}]}),
+    "a slots list": json.dumps({"slots": ["48213"]}),
+    "nested too deep": "[" * 100_000 + "]" * 100_000,
+    "an intent the domain lacks": json.dumps({"active_intent": "gone_intent", "requested_slot": "order_id"}),
+    "a confirmation the domain lacks": json.dumps({"pending": {"kind": "confirm", "intent": "gone_intent"}}),
+}
+
+
+@pytest.mark.parametrize("bad", list(BAD_STATES))
+def test_a_stored_state_that_cannot_be_carried_on_starts_over_with_an_apology(any_store, bad, caplog):
+    """Issue 12: JSON of the wrong shape crashed every turn of its session, and corrupt JSON left it answering
+    "store unavailable" until its TTL ended. The turn now starts the conversation over (an apology, then the
+    answer), logs a warning naming the session, and the next turn is ordinary; no other session changes."""
+    async def main():
+        async with any_store as store:
+            manager = build(store=store)
+            await say(manager, "track my order", "other")
+            other = await _stored(store, "other")
+            await _plant(store, "broken", BAD_STATES[bad])
+            reply = await say(manager, "where is my order 48213", "broken")
+            assert lines(reply)[0] == RESET_TEXT and "48213" in lines(reply)[1] and len(lines(reply)) == 2
+            assert reply.source == "template" and reply.details.completed == "track_order"
+            assert reply.details.decision.codes == [ReasonCode.SESSION_RESET, ReasonCode.INTENT_RECOGNISED]
+            state = await store.load("broken")
+            assert state.turn_count == 1 and state.history[-1].completed == "track_order"
+            again = await say(manager, "hello", "broken")
+            assert again.text in GREETINGS and again.details.decision.codes == [ReasonCode.SMALL_TALK]
+            assert await _stored(store, "other") == other
+
+    with caplog.at_level(logging.WARNING):
+        asyncio.run(main())
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "'broken'" in warnings[0] and "starts over" in warnings[0]
+
+
+def test_the_terminal_answers_any_line_and_goes_on(monkeypatch):
+    """``csbot chat``: a line of invalid UTF-8 no longer ends the chat (strict decoding) nor kills it (a lone
+    surrogate in the C locale), and "²" (a digit to ``isdigit``, not to ``int``) while buttons are shown
+    is an ordinary message, not a crash."""
+    import io
+
+    from rich.console import Console
+
+    from bot.channels.repl import ReplChannel
+
+    lines_in = b"hello\n\xc2\xb2\nwhere is my order 48213\nmy order \xff\xfe is late\n"
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(lines_in), encoding="utf-8", errors="strict"))
+    shown = io.StringIO()
+    channel = ReplChannel(Console(file=shown, width=200), interactive=False, session_id="term")
+    manager = build()
+    texts: list[str] = []
+
+    async def on_message(message: Message, output) -> Reply:
+        texts.append(message.text)
+        reply = await manager.handle(message)
+        await output.send_reply(message.recipient_id, reply)
+        return reply
+
+    asyncio.run(channel.serve(on_message))
+    assert texts == ["hello", "²", "where is my order 48213", "my order \ufffd\ufffd is late"]
+    assert "on its way" in shown.getvalue() and shown.getvalue().count("bot>") == 4
+
+
+def test_text_that_is_not_a_string_is_still_answered():
+    async def main():
+        manager = build()
+        greeted = await manager.handle(Message("s1", b"hello \xff there", "test"))  # a channel that passed bytes
+        assert greeted.details.intent == "greet"
+        assert (await manager.store.load("s1")).history[-1].user == "hello \ufffd there"
+        empty = await manager.handle(Message("s2", None, "test"))
+        assert empty.details.decision.code is ReasonCode.EMPTY_MESSAGE
 
     asyncio.run(main())

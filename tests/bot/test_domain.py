@@ -207,3 +207,89 @@ def test_check_against_model(tmp_path):
         check_against_model(extended, intents, path)
     assert info.value.key == "templates.refund_status" and str(path) in str(info.value)
     check_against_model(extended, [*intents, "refund_status"], path)
+
+
+# -- hardening (issue 12): fields that cannot render, strict YAML, empty and hostile files ----------------
+
+
+@pytest.mark.parametrize(("text", "hint"), [
+    ("Order {order_id!x}.", "unknown conversion '!x'"),
+    ("You asked about {intent!x}.", "unknown conversion '!x'"),
+    ("Order {order_id:%Q}.", "cannot render"),
+    ("Order {order_id:.2f}.", "cannot render"),  # a slot is text: a number's spec fails at every reply
+    ("Order {order_id[0]}.", "attribute or index access"),
+    ("Order {order_id.real}.", "attribute or index access"),
+    ("Order {order_id.__class__.__mro__}.", "attribute or index access"),
+    ("Order {order_id:>99999999}.", "width or precision"),
+    ("Order {order_id:{status}}.", "inside its format spec"),
+    ("Order {0}.", "positional"),
+])
+def test_template_fields_that_cannot_render_are_refused_at_load(tmp_path, text, hint):
+    data = demo()
+    data["templates"]["track_order"][1]["text"] = text
+    err = error_of(tmp_path, data)
+    assert err.key == "templates.track_order[1].text" and hint in err.reason
+
+
+def test_template_fields_that_render_are_accepted(tmp_path):
+    data = demo()
+    data["templates"]["track_order"][1]["text"] = "Order {order_id!r:>12} is {status:^20}; {eta!s} {carrier:.2f}"
+    data["slots"]["email"]["prompt"] = "Which e-mail, {intent!a}?"
+    domain = load_domain(write(tmp_path, data))  # {carrier:.2f}: an action's variable may be a number
+    assert "{carrier:.2f}" in domain.templates["track_order"][1].text
+
+
+def test_a_key_given_twice_in_a_domain_file_names_the_line(tmp_path):
+    text = DOMAIN_FILE.read_text(encoding="utf-8") + "templates:\n  greet:\n    - text: hi\n"
+    err = error_of(tmp_path, text)
+    assert "duplicate key 'templates'" in err.reason and err.key == f"line {len(text.splitlines()) - 2}"
+    err = error_of(tmp_path, "intents:\n  greet: {chitchat: true, chitchat: false}\n")
+    assert "duplicate key 'chitchat'" in err.reason and err.key == "line 2"
+
+
+@pytest.mark.parametrize("raw", [
+    "intents: {greet: {}}\ntemplates:\n  greet:\n    - text: caf\xe9\n".encode("latin-1"),
+    b"\xff\xfeintents: {}\n",
+])
+def test_a_domain_file_that_is_not_utf8_is_a_domain_error_naming_it(tmp_path, raw):
+    path = tmp_path / "domain.yml"
+    path.write_bytes(raw)
+    with pytest.raises(DomainError) as info:
+        load_domain(path)
+    assert str(path) in str(info.value) and "UTF-8" in str(info.value)
+
+
+def test_a_domain_file_with_a_byte_order_mark_loads(tmp_path):
+    path = tmp_path / "domain.yml"
+    path.write_bytes(b"\xef\xbb\xbf" + DOMAIN_FILE.read_bytes())
+    assert load_domain(path).intents.keys() == load_domain(DOMAIN_FILE).intents.keys()
+
+
+@pytest.mark.parametrize("text", ["", "# a domain, one day\n", "{}\n"])
+def test_an_empty_domain_file_is_refused(tmp_path, text):
+    assert "empty" in error_of(tmp_path, text).reason
+
+
+@pytest.mark.parametrize("text", [
+    "intents:\n  greet: {threshold: 1" + "0" * 5000 + "}\n",
+    "intents: " + "[" * 100_000 + "]" * 100_000 + "\n",
+    "intents: &a [*a]\n",
+    "a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\n"
+    "d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]\ne: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d]\n"
+    "f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e]\ng: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f]\n"
+    "intents: [*g, *g, *g, *g, *g, *g, *g, *g, *g]\n",
+    'slots:\n  order_id: {prompt: "which?\\ud800"}\n',
+    "intents:\n  greet: {threshold: 2001-02-30}\n",
+])
+def test_hostile_yaml_is_a_domain_error_naming_the_file(tmp_path, text):
+    assert "invalid YAML" in error_of(tmp_path, text).reason
+
+
+def test_a_misspelt_section_gets_a_did_you_mean(tmp_path):
+    data = demo()
+    data["intens"] = data.pop("intents")
+    err = error_of(tmp_path, data)
+    assert err.key == "intens" and "did you mean intents?" in err.reason
+    data = demo()
+    data["intents"]["track_order"]["sensitve"] = True
+    assert "did you mean sensitive?" in error_of(tmp_path, data).reason

@@ -152,3 +152,100 @@ def test_from_entities_uses_the_slot_name_or_its_entity_list():
     assert from_entities("destination", spec(entities=["city", "town"]), entities) == "York"
     assert from_entities("destination", spec(), entities) is None
     assert from_entities("product", spec(), []) is None
+
+
+# -- hostile replies (issue 12) --------------------------------------------------------------------
+
+ADDRESS_REGEX = r".*\d.*\w{3,}.*"  # the demo's address pattern: quadratic in the text it is given
+
+#: (slot spec, a 100 KB reply that is worst-case input for the slot's pattern)
+LONG_REPLIES = {
+    "email": (spec("email"), "a" * 100_000),
+    "address": (spec("text", regex=ADDRESS_REGEX), "1 " * 50_000),
+    "phone": (spec("phone"), "1 (" * 33_333),
+    "date": (spec("date"), "1 " * 50_000),
+    "number": (spec("number"), "1" * 100_000),
+    "order_number": (spec("order_number"), "4" * 100_000),
+    "text": (spec("text"), "my " * 33_333),
+}
+
+
+class Seen:
+    """Stands in for a compiled pattern (or the ``re`` module): fails at once when a text longer than
+    ``limit`` is given to it (rather than wait minutes for the pattern), else runs the pattern."""
+
+    def __init__(self, inner, limit: int) -> None:
+        self.inner = inner
+        self.limit = limit
+
+    def __getattr__(self, name):
+        attr = getattr(self.inner, name)
+        if name not in ("fullmatch", "findall", "match", "search", "sub"):
+            return attr
+
+        def checked(*args, **kwargs):
+            # re.fullmatch(pattern, text): the text is the last string given; pattern.fullmatch(text): the only one
+            texts = [a for a in args if isinstance(a, str)]
+            assert not texts or len(texts[-1]) <= self.limit, f"{name} was given {len(texts[-1])} characters"
+            return attr(*args, **kwargs)
+
+        return checked
+
+
+@pytest.mark.parametrize("slot", sorted(LONG_REPLIES))
+def test_a_long_reply_is_refused_as_too_long_before_any_pattern_sees_it(slot, monkeypatch):
+    """Issue 12: a 100 KB reply took minutes of the event loop (the e-mail finder and the demo's address
+    regex are quadratic in it). A reply longer than the slot's max_length is now refused for its length,
+    and no pattern is given more than max_length characters."""
+    import re
+
+    import bot.slots as slots
+
+    slot_spec, reply = LONG_REPLIES[slot]
+    limit = 1000
+    monkeypatch.setattr(slots, "re", Seen(re, limit))
+    monkeypatch.setattr(slots, "_FINDERS", {name: Seen(finder, limit) for name, finder in slots._FINDERS.items()})
+    monkeypatch.setattr(slots, "_FILLER", Seen(slots._FILLER, limit))
+    check = validate(slot, slot_spec, from_bare_reply(slot_spec, reply))
+    assert not check.ok and check.too_long
+    assert check.problem == f"the {slot.replace('_', ' ')} is too long ({len(reply.strip())} characters, at most 1000)"
+
+
+def test_max_length_is_the_slots_own_and_inclusive():
+    short = spec("text", max_length=5)
+    assert validate("code", short, "abcde").ok and validate("code", short, "  abcde  ").ok  # stripped first
+    check = validate("code", short, "abcdef")
+    assert check.too_long and check.problem == "the code is too long (6 characters, at most 5)"
+    assert from_bare_reply(short, "it's abcdefgh.") == "it's abcdefgh."  # too long to unwrap: refused as it is
+    assert validate("email", spec("email"), "a" * 990 + "@example.com").too_long
+    assert validate("email", spec("email"), "a" * 900 + "@example.com").ok
+    with pytest.raises(ValueError):
+        spec("text", max_length=0)
+
+
+def test_the_built_in_finders_take_linear_time():
+    """The e-mail finder retried a run of word characters from each of its characters (quadratic): 50,000
+    letters took seconds. Each finder now takes milliseconds on worst-case input far past any cap."""
+    import time
+
+    import bot.slots as slots
+
+    hostile = ["a" * 50_000, "a." * 25_000, "a@" * 25_000, "1 " * 25_000, "1" + " " * 50_000 + "x",
+               "1-" * 25_000 + "x", "my " * 16_000, "@a" * 25_000]
+    for name, finder in slots._FINDERS.items():
+        for text in hostile:
+            started = time.perf_counter()
+            finder.findall(text)
+            finder.fullmatch(text)
+            assert time.perf_counter() - started < 1.0, (name, text[:10])  # linear: about a millisecond
+
+
+def test_long_values_are_quoted_shortened_in_the_reason():
+    check = validate("order_id", spec("order_number"), "x" * 200)
+    assert check.problem == f"{'x' * 57 + '...'!r} is not a valid order number (5 digits)"
+
+
+def test_a_number_too_large_for_a_float_is_refused():
+    check = validate("qty", spec("number"), "9" * 400 + ".5")
+    assert not check.ok and check.problem.endswith("is not a valid number")
+    assert validate("qty", spec("number"), "9" * 400).value == int("9" * 400)  # an int has no such limit

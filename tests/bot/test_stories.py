@@ -104,6 +104,25 @@ def test_no_story_file(tmp_path):
         load_stories(tmp_path)  # an empty folder
 
 
+def test_a_story_file_is_read_strictly(tmp_path):
+    """The one strict YAML reader: a key given twice, non-UTF-8 text, no stories and hostile values are errors."""
+    path = write(tmp_path, "stories:\n  - name: a\n    name: b\n    steps: [{user: hi}]\n")
+    with pytest.raises(DataError, match="duplicate key 'name'") as info:
+        load_stories(path)
+    assert info.value.path == path and info.value.line == 3
+    path = tmp_path / "latin.yml"
+    path.write_bytes("stories:\n  - {name: caf\xe9, steps: [{user: hi}]}\n".encode("latin-1"))
+    with pytest.raises(DataError, match="UTF-8") as info:
+        load_stories(path)
+    assert info.value.path == path and info.value.line == 2
+    for text in ("stories: []\n", "", "stories:\n  - {name: a, steps: " + "[" * 100_000 + "]" * 100_000 + "}\n",
+                 "stories:\n  - {name: a, steps: [{click: 1" + "0" * 5000 + "}]}\n"):
+        path = write(tmp_path, text, "hostile.yml")
+        with pytest.raises(DataError) as info:
+            load_stories(path)
+        assert info.value.path == path
+
+
 # -- checking one reply ----------------------------------------------------------------------------
 
 REPLY = Reply(

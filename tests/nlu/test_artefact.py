@@ -1,4 +1,5 @@
-"""Model artefact: save/load round trip and every load error names the file at fault."""
+"""Model artefact: save/load round trip, every load error names the file at fault, saving never deletes a
+directory that is not a model, and the tokenizer is covered by the checksums."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ import numpy as np
 import pytest
 
 from csbot import ARTEFACT_FORMAT
-from csbot.artefacts import ArtefactInfo, parse_created, read_manifest, stamp, write_json
-from csbot.errors import ArtefactError, IncompatibleArtefactError
+from csbot.artefacts import ArtefactInfo, parse_created, read_manifest, sha256_file, stamp, write_json
+from csbot.errors import ArtefactError, ConfigError, IncompatibleArtefactError
 from nlu.artefact import MANIFEST, WEIGHTS, load_bundle, save_bundle
 from nlu.inference import NLUModel
 
@@ -202,3 +203,108 @@ def test_artefact_info_reads_a_manifest(tmp_path):
     assert ArtefactInfo.from_manifest(manifest, path) == info
     with pytest.raises(ArtefactError, match="not a csbot Q&A index manifest"):
         read_manifest(path, "qa-index", "Q&A index", "build it again")
+
+
+# -- never deleting what is not ours; the tokenizer under the checksums; the manifest schema -----------
+
+
+def test_saving_refuses_a_directory_that_is_not_a_model_and_deletes_nothing(tiny_model_dir, tmp_path):
+    out = tmp_path / "work"
+    out.mkdir()
+    (out / "thesis.tex").write_text("years of work")
+    (out / "data").mkdir()
+    with pytest.raises(ConfigError, match=r"exists and is not a csbot NLU model \(it holds 2 entries\)") as info:
+        save_bundle(load_bundle(tiny_model_dir), out)
+    assert str(out) in str(info.value) and "give an empty or new directory" in str(info.value)
+    assert (out / "thesis.tex").read_text() == "years of work" and (out / "data").is_dir()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["work"]  # no temp dir, no lock file
+
+
+def test_saving_refuses_an_index_directory(tiny_model_dir, tmp_path):
+    index = tmp_path / "index"
+    index.mkdir()
+    write_json(index / "csbot-index.json", stamp({"kind": "qa-index", "dimension": 4, "checksums": {}}))
+    with pytest.raises(ConfigError, match="is a csbot Q&A index, not an NLU model"):
+        save_bundle(load_bundle(tiny_model_dir), index)
+    assert (index / "csbot-index.json").is_file()
+
+
+def test_saving_into_an_empty_directory(tiny_model_dir, tmp_path):
+    out = tmp_path / "empty"
+    out.mkdir()
+    save_bundle(load_bundle(tiny_model_dir), out)
+    assert (out / MANIFEST).is_file()
+
+
+def test_the_tokenizer_files_are_under_the_checksums(tiny_model_dir):
+    checksums = json.loads((tiny_model_dir / MANIFEST).read_text())["checksums"]
+    tokenizer_files = {p.relative_to(tiny_model_dir).as_posix() for p in (tiny_model_dir / "tokenizer").rglob("*")
+                       if p.is_file()}
+    assert tokenizer_files and tokenizer_files <= set(checksums)
+
+
+def test_a_tokenizer_of_another_encoder_is_named(model_copy):
+    tokenizer = load_bundle(model_copy).tokenizer
+    other = tokenizer.train_new_from_iterator(["where is my order", "cancel my subscription"] * 20, vocab_size=200)
+    shutil.rmtree(model_copy / "tokenizer")
+    other.save_pretrained(str(model_copy / "tokenizer"))
+    with pytest.raises(ArtefactError, match="checksum does not match") as info:
+        load_bundle(model_copy)
+    assert info.value.path.parent == model_copy / "tokenizer"
+
+
+def test_a_file_added_to_the_tokenizer_is_named(model_copy):
+    added = model_copy / "tokenizer" / "added_tokens.json"
+    added.write_text('{"[NEW]": 30522}')
+    with pytest.raises(ArtefactError, match="does not list") as info:
+        load_bundle(model_copy)
+    assert info.value.path == added
+
+
+def without_tokenizer_checksums(model_dir):
+    """The manifest as csbot wrote it before the tokenizer files had checksums."""
+    path = model_dir / MANIFEST
+    manifest = json.loads(path.read_text())
+    manifest["checksums"] = {k: v for k, v in manifest["checksums"].items() if not k.startswith("tokenizer/")}
+    path.write_text(json.dumps(manifest))
+
+
+def test_a_model_saved_without_tokenizer_checksums_still_loads(model_copy):
+    without_tokenizer_checksums(model_copy)
+    model = NLUModel.load(model_copy, device="cpu")
+    assert model.parse(["where is my order 48213"])[0].to_dict()["intent"]["name"]
+
+
+def test_a_tokenizer_larger_than_the_encoder_is_refused_even_without_checksums(model_copy):
+    without_tokenizer_checksums(model_copy)
+    tokenizer = load_bundle(model_copy).tokenizer
+    tokenizer.add_tokens(["zorblax", "quuxotic"])  # ids beyond the encoder's embeddings: an IndexError at parse
+    shutil.rmtree(model_copy / "tokenizer")
+    tokenizer.save_pretrained(str(model_copy / "tokenizer"))
+    with pytest.raises(ArtefactError, match="30524 tokens but the encoder only 30522") as info:
+        load_bundle(model_copy)
+    assert info.value.path == model_copy / "tokenizer"
+
+
+def test_a_checksum_entry_outside_the_directory_is_refused(model_copy, tmp_path):
+    outside = tmp_path / "outside.txt"
+    outside.write_text("not part of the model")
+    path = model_copy / MANIFEST
+    manifest = json.loads(path.read_text())
+    manifest["checksums"]["../outside.txt"] = sha256_file(outside)
+    path.write_text(json.dumps(manifest))
+    with pytest.raises(ArtefactError, match=r"invalid manifest: checksums.*not a relative path inside") as info:
+        load_bundle(model_copy)
+    assert info.value.path == path
+
+
+@pytest.mark.parametrize(("field", "value"), [("checksums", ["model.safetensors"]), ("base_model", ["x"]),
+                                              ("data_fingerprint", 7), ("checksums", {"/etc/hostname": "0" * 64})])
+def test_a_malformed_manifest_names_the_file_and_the_field(model_copy, field, value):
+    path = model_copy / MANIFEST
+    manifest = json.loads(path.read_text())
+    manifest[field] = value
+    path.write_text(json.dumps(manifest))
+    with pytest.raises(ArtefactError, match=f"invalid manifest: {field}") as info:
+        load_bundle(model_copy)
+    assert info.value.path == path

@@ -179,3 +179,41 @@ def test_cuda_request_without_gpu_falls_back_to_cpu(tiny_model_dir, caplog):
     model = NLUModel.load(tiny_model_dir, device="cuda")
     assert model.device == "cpu"
     assert np.isfinite(model.logits(["hi"])[0]).all()
+
+
+# -- hostile text (issue 12) -----------------------------------------------------------------------
+
+HOSTILE = ["where is my order 48213", "my order \udcff\udcfe is late", "hi", "cancel order 55555"]
+
+
+def test_a_lone_surrogate_does_not_fail_the_batch(model):
+    """Issue 12: the tokenizer refuses a text with a lone surrogate (undecodable bytes read with
+    surrogateescape), which failed every text of the batch. Each one is replaced by U+FFFD first: one
+    character for one, so entity offsets still point into the result's text."""
+    results = model.parse(HOSTILE)
+    assert [r.text for r in results] == [HOSTILE[0], "my order \ufffd\ufffd is late", HOSTILE[2], HOSTILE[3]]
+    clean = model.parse([HOSTILE[0], HOSTILE[2], HOSTILE[3]])
+    for got, want in zip([results[0], results[2], results[3]], clean, strict=True):
+        assert got.intent.name == want.intent.name
+        assert got.intent.confidence == pytest.approx(want.intent.confidence, abs=1e-5)
+    for result in results:
+        for entity in result.entities:
+            assert result.text[entity.start : entity.end] == entity.value
+    assert model.parse(["\ud83d"])[0].text == "\ufffd"  # half a surrogate pair
+    assert len(model.encode(["a\udc80b"])[0].ids) >= 3  # encode() alone takes it too
+
+
+def test_concurrent_parses_through_the_batcher_all_answer_when_one_text_is_bad(model):
+    """The same through the bot's micro-batcher: four concurrent turns, one batch, four parse results."""
+    import asyncio
+
+    from bot.understanding import ModelUnderstander
+
+    understander = ModelUnderstander(model, max_batch=8, max_wait_ms=50)
+
+    async def main():
+        return await asyncio.gather(*(understander.parse(text) for text in HOSTILE), return_exceptions=True)
+
+    results = asyncio.run(main())
+    assert [r.text for r in results] == [HOSTILE[0], "my order \ufffd\ufffd is late", HOSTILE[2], HOSTILE[3]]
+    assert understander._batcher.batches == 1

@@ -1,5 +1,6 @@
 """The Q&A index with a fast deterministic embedder: merging, add/remove without rebuild, save/load and its
-errors, hybrid scoring, answered/ambiguous, async search off the event loop, and the CPU fallback.
+errors (a malformed manifest, a foreign --out), edits under the lock, hybrid scoring, answered/ambiguous, async
+search off the event loop, and the CPU fallback.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import pytest
 from csbot import ARTEFACT_FORMAT
 from csbot.errors import (
     ArtefactError,
+    ConfigError,
     EmbeddingMismatchError,
     IncompatibleArtefactError,
     RetrievalError,
@@ -449,6 +451,97 @@ def test_load_with_an_embedder_of_another_dimension(copy):
     with pytest.raises(EmbeddingMismatchError, match="512-d") as exc:
         QAIndex.load(copy, config(), embedder=TrigramEmbedder(dimension=256))
     assert exc.value.path == copy / MANIFEST
+
+
+# -- never deleting what is not ours, the manifest schema, concurrent edits ------------------------------
+
+
+def test_save_refuses_a_directory_that_is_not_an_index_and_deletes_nothing(index, tmp_path):
+    out = tmp_path / "work"
+    out.mkdir()
+    (out / "report.docx").write_bytes(b"quarterly report")
+    with pytest.raises(ConfigError, match=r"exists and is not a csbot Q&A index \(it holds 1 entry\)") as exc:
+        index.save(out)
+    assert str(out) in str(exc.value)
+    assert [p.name for p in out.iterdir()] == ["report.docx"] and (out / "report.docx").read_bytes() == b"quarterly report"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["work"]
+
+
+def test_save_refuses_a_file(index, tmp_path):
+    (tmp_path / "index").write_text("a file")
+    with pytest.raises(ConfigError, match="exists and is not a directory"):
+        index.save(tmp_path / "index")
+    assert (tmp_path / "index").read_text() == "a file"
+
+
+def test_an_index_is_saved_with_the_umask(index, tmp_path):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        out = index.save(tmp_path / "index")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o755  # not 0700, as tempfile.mkdtemp made it
+    assert {stat.S_IMODE(p.stat().st_mode) for p in out.iterdir()} == {0o644}
+
+
+@pytest.mark.parametrize("kind", ["ivf", "hnsw"])
+def test_load_an_index_type_the_vectors_are_not(copy, embedder, kind):
+    edit_manifest(copy, index_type=kind)  # the saved vectors are a flat index
+    with pytest.raises(ArtefactError, match=f"not the .* of the '{kind}' index") as exc:
+        QAIndex.load(copy, config(), embedder=embedder)
+    assert exc.value.path == copy / "vectors.faiss"
+
+
+def test_a_checksum_entry_outside_the_directory_is_refused(copy, embedder, tmp_path):
+    from csbot.artefacts import sha256_file
+
+    outside = tmp_path / "secret.txt"
+    outside.write_text("not part of the index")
+    manifest = json.loads((copy / MANIFEST).read_text())
+    manifest["checksums"]["../secret.txt"] = sha256_file(outside)
+    (copy / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(ArtefactError, match="not a relative path inside the artefact directory") as exc:
+        QAIndex.load(copy, config(), embedder=embedder)
+    assert exc.value.path == copy / MANIFEST
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("checksums", ["records.jsonl"]), ("checksums", {"/etc/hostname": "0" * 64}), ("dimension", 512.5),
+    ("dimension", "512"), ("dimension", 0), ("finetuned", "no"), ("next_label", -1), ("index_type", ["flat"]),
+    ("embedding_model", None),
+])
+def test_a_malformed_manifest_names_the_file_and_the_field(copy, embedder, field, value):
+    edit_manifest(copy, **{field: value})
+    with pytest.raises(ArtefactError, match=f"invalid manifest: {field}") as exc:
+        QAIndex.load(copy, config(), embedder=embedder)
+    assert exc.value.path == copy / MANIFEST
+
+
+def test_edits_hold_the_lock_so_concurrent_ones_all_land(copy):
+    import threading
+
+    def add(record_id):
+        with QAIndex.edit(copy, config(), embedder=TrigramEmbedder(delay=0.2)) as edited:
+            edited.add([QARecord(record_id, f"question {record_id}", "answer")])
+
+    threads = [threading.Thread(target=add, args=(f"new-{n}",)) for n in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    loaded = QAIndex.load(copy, config(), embedder=TrigramEmbedder())
+    assert {"new-0", "new-1", "new-2"} <= set(loaded.labels_by_id)
+    assert sorted(p.name for p in copy.parent.iterdir()) == ["index"]  # no lock file or temp dir left
+
+
+def test_a_failed_edit_saves_nothing(copy, embedder):
+    before = (copy / MANIFEST).read_text()
+    with pytest.raises(UnknownRecordError), QAIndex.edit(copy, config(), embedder=embedder) as edited:
+        edited.remove(["no-such-id"])
+    assert (copy / MANIFEST).read_text() == before
 
 
 # -- hybrid scoring -------------------------------------------------------------------------------------

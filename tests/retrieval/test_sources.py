@@ -334,3 +334,94 @@ def test_explicit_format_overrides_detection(tmp_path):
     path = write(tmp_path / "faq.txt", '{"question": "q", "answer": "a"}\n')
     assert detect_source(path) is None
     assert [r.answer for r in load_records(path, "qa_jsonl")] == ["a"]
+
+
+# -- hardening (issue 12): line splitting, long first lines, duplicate keys, empty and hostile input ---
+
+
+@pytest.mark.parametrize("separator", ["\u2028", "\u2029", "\u0085", "\x0c"])
+def test_jsonl_sources_split_lines_on_newline_only(tmp_path, separator):
+    qa = {"question": f"where{separator}is it?", "answer": "Here."}
+    path = write(tmp_path / "qa.jsonl", json.dumps(qa, ensure_ascii=False) + "\r\n" + json.dumps(qa) + "\n")
+    assert [r.question for r in load_records(path)] == [qa["question"]] * 2
+    question = f"Where is my order 48213?{separator}It is late."
+    conversation = {"id": "c1", "turns": [{"role": "customer", "text": question},
+                                          {"role": "agent", "text": "It ships tomorrow."}]}
+    path = write(tmp_path / "chats.jsonl", json.dumps(conversation, ensure_ascii=False) + "\n")
+    assert [r.answer for r in load_records(path)] == ["It ships tomorrow."]
+
+
+def test_a_first_jsonl_line_longer_than_the_sniffed_head_is_detected(tmp_path):
+    qa = jsonl(tmp_path / "qa.jsonl", {"question": "q " * 40_000, "answer": "a"}, {"question": "q2", "answer": "a2"})
+    assert qa.stat().st_size > 64 * 1024
+    assert detect_source(qa) == "qa_jsonl" and len(load_records(qa)) == 2
+    long = {"id": "c1", "turns": [{"role": "customer", "text": "where is my order " * 5000},
+                                  {"role": "agent", "text": "It ships today."}]}
+    chats = jsonl(tmp_path / "chats.jsonl", long)
+    assert detect_source(chats) == "transcripts_json"
+
+
+def test_a_csv_header_longer_than_the_sniffed_head_is_detected(tmp_path):
+    extra = ",".join(f"column_{n}" for n in range(1000))
+    path = write(tmp_path / "qa.csv", f"{extra},question,answer\n{',' * 1000}q,a\n")
+    assert detect_source(path) == "qa_csv" and [r.answer for r in load_records(path)] == ["a"]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "line"),
+    [
+        ("qa.jsonl", '{"question": "q", "answer": "a"}\n{"question": "q", "answer": "a", "answer": "b"}\n', 2),
+        ("chats.jsonl", '{"id": "c1", "turns": [], "turns": [{"role": "customer", "text": "hi"}]}\n', 1),
+        ("chats.json", '[\n {"id": "c1",\n  "id": "c2", "turns": []}\n]', 3),
+    ],
+)
+def test_a_key_given_twice_names_file_and_line(tmp_path, name, content, line):
+    path = write(tmp_path / name, content)
+    with pytest.raises(DataError, match="given twice") as exc:
+        load_records(path, "qa_jsonl" if name == "qa.jsonl" else "transcripts_json")
+    raises_at(exc, path, line)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "fmt"),
+    [
+        ("qa.jsonl", "", "qa_jsonl"),
+        ("qa.jsonl", "\n \n", "qa_jsonl"),
+        ("qa.csv", "question,answer\n", "qa_csv"),
+        ("chats.jsonl", "", "transcripts_json"),
+        ("chats.json", "", "transcripts_json"),
+        ("chats.json", "[]", "transcripts_json"),
+        ("chats.csv", "conversation_id,role,text\n", "transcripts_csv"),
+    ],
+)
+def test_empty_sources_are_errors_naming_the_file(tmp_path, name, content, fmt):
+    path = write(tmp_path / name, content)
+    with pytest.raises(DataError) as exc:
+        load_records(path, fmt)
+    assert exc.value.path == path
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "fmt"),
+    [
+        ("qa.jsonl", '{"question": "q", "answer": "a", "id": 1' + "0" * 5000 + "}\n", "qa_jsonl"),
+        ("qa.jsonl", "[" * 100_000 + "]" * 100_000 + "\n", "qa_jsonl"),
+        ("qa.jsonl", '{"question": "q\\udc00", "answer": "a"}\n', "qa_jsonl"),
+        ("qa.jsonl", '{"question": ["q"], "answer": "a"}\n', "qa_jsonl"),
+        ("chats.json", "[" * 100_000 + "]" * 100_000, "transcripts_json"),
+        ("chats.json", '{"conversations": [{"id": 1' + "0" * 5000 + ', "turns": []}]}', "transcripts_json"),
+    ],
+)
+def test_huge_numbers_deep_nesting_and_bad_fields_are_data_errors(tmp_path, name, content, fmt):
+    path = write(tmp_path / name, content)
+    with pytest.raises(DataError) as exc:
+        load_records(path, fmt)
+    assert exc.value.path == path
+
+
+def test_conversation_lines_are_found_whatever_strings_come_first(tmp_path):
+    """The word "conversations" as a value before the key must not mislead the line finder."""
+    document = {"title": "conversations", "tags": [1], "conversations": [CONVERSATION_A, CONVERSATION_B]}
+    path = write(tmp_path / "chats.json", json.dumps(document, indent=1))
+    assert [r.answer for r in load_records(path, "transcripts_json")] == [
+        "It ships tomorrow.", "Use the Forgot password link."]

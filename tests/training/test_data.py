@@ -208,3 +208,33 @@ def test_write_jsonl_rejects_bad_spans_without_touching_the_target(tmp_path):
         write_jsonl(examples, path)
     assert "example 1" in str(info.value) and "data.jsonl" in str(info.value)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_write_jsonl_output_with_line_separators_in_text_reads_back(tmp_path):
+    """csbot reads its own output: U+2028, U+2029 and U+0085 are written raw and are not line breaks."""
+    examples = [Example(f"one{sep}two", "a") for sep in ("\u2028", "\u2029", "\u0085", "\x0c")]
+    examples.append(Example("tab\tand\r\nnewline", "b"))
+    path = tmp_path / "data.jsonl"
+    assert write_jsonl(examples, path) == 5
+    assert "\u2028" in path.read_text(encoding="utf-8")
+    assert load_examples(path) == examples
+    assert load_dataset([path]) == examples
+
+
+def test_load_dataset_refuses_an_empty_source_by_name(tmp_path):
+    good = write(tmp_path, "good.jsonl", '{"text": "hi", "intent": "greet"}\n')
+    empty = write(tmp_path, "empty.jsonl", "\n")
+    with pytest.raises(DataError) as info:
+        load_dataset([good, empty])
+    assert info.value.path == empty and "no examples" in str(info.value)
+
+
+def test_examples_without_intent_are_written_so_that_they_read_back(tmp_path):
+    """Multi-label data whose examples have one intent or none (NLU++) stays multi-label through JSONL."""
+    examples = [Example("thanks", ""), Example("block my card", "block")]
+    path = tmp_path / "data.jsonl"
+    write_jsonl(examples, path)
+    assert json.loads(path.read_text(encoding="utf-8").splitlines()[0]) == {
+        "entities": [], "intent": "", "intents": [], "text": "thanks"}
+    assert load_examples(path) == examples
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == fingerprint(examples)

@@ -682,3 +682,146 @@ def test_real_dataset_imports(datasets_dir, relative, selector, fmt, count):
     if fmt == "clinc150":
         assert sum(e.intent == "oos" for e in examples) == 100
         assert len({e.intent for e in examples}) == 151
+
+
+# --- hardening (issue 12): labels, line splitting, duplicate keys, empty and hostile input ---------
+
+
+def _bio_with_labels(folder: Path, labels: str) -> Path:
+    return bio(folder, "a b\nc d\ne\n", "O O\nO O\nO\n", labels)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "line"),
+    [
+        ("data.jsonl", '{"text": "hi", "intent": "greet"}\n{"text": "where is it", "intent": ""}\n', 2),
+        ("data.jsonl", '{"text": "hi", "intent": "greet"}\n\n{"text": "where is it"}\n', 3),
+        ("data.csv", "text,label\nhi,greet\nwhere is it,\nbye,goodbye\n", 3),
+        ("nlu.json", json.dumps({"rasa_nlu_data": {"common_examples": [
+            {"text": "hi", "intent": "greet"}, {"text": "where is it"}]}}, indent=2), 8),
+    ],
+)
+def test_one_empty_label_in_single_label_data_is_an_error_not_multi_label_mode(tmp_path, name, content, line):
+    path = write(tmp_path, name, content)
+    exc = raises_at(DataError, path, line, load_examples, path)
+    assert "no intent" in str(exc) and "multi-label" in str(exc)
+
+
+def test_one_empty_label_in_a_bio_folder_names_the_label_file_and_line(tmp_path):
+    folder = _bio_with_labels(tmp_path / "d", "greet\n\nbye\n")
+    exc = raises_at(DataError, folder / "label", 2, load_examples, folder)
+    assert "no intent" in str(exc)
+
+
+def test_examples_without_intent_are_kept_in_multi_label_data(tmp_path):
+    # several intents on one example, or labels given as an 'intents' list, make the data multi-label
+    path = write(tmp_path, "a.jsonl", '{"text": "x", "intents": []}\n{"text": "y", "intent": "pin"}\n')
+    assert load_examples(path) == [Example("x", ""), Example("y", "pin")]
+    folder = _bio_with_labels(tmp_path / "d", "flight#fare\n\nfare\n")
+    assert [e.intent for e in load_examples(folder)] == ["flight#fare", "", "fare"]
+    path = write(tmp_path, "b.csv", "text,label\nx,a#b\ny,\n")
+    assert load_examples(path) == [Example("x", "a#b"), Example("y", "")]
+
+
+@pytest.mark.parametrize("separator", ["\u2028", "\u2029", "\u0085", "\x0b", "\x0c", "\x1c", "\x1e"])
+def test_jsonl_splits_lines_on_newline_only(tmp_path, separator):
+    text = f"first{separator}second"
+    lines = [json.dumps({"text": text, "intent": "a"}, ensure_ascii=False), '{"text": "ok", "intent": "b"}']
+    path = write(tmp_path, "data.jsonl", "\r\n".join(lines) + "\r\n")
+    assert load_examples(path) == [Example(text, "a"), Example("ok", "b")]
+    broken = write(tmp_path, "broken.jsonl", lines[0] + "\n" + '{"text": "x", "intent": }\n')
+    raises_at(DataError, broken, 2, load_examples, broken)
+
+
+def test_bio_splits_lines_on_newline_only(tmp_path):
+    # U+2028 inside a line separates tokens (it is white space), not lines: the three files stay aligned
+    folder = bio(tmp_path / "d", "a\u2028b c\nd\n", "O O B-x\nO\n", "i\nj\n")
+    assert load_examples(folder) == [Example("a b c", "i", [EntitySpan(4, 5, "x", "c")]), Example("d", "j")]
+
+
+def test_utf8_with_a_bom_is_read_and_other_encodings_name_the_line(tmp_path):
+    path = tmp_path / "bom.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + '{"text": "café", "intent": "a"}\n'.encode())
+    assert load_examples(path) == [Example("café", "a")]
+    path = tmp_path / "latin1.jsonl"
+    path.write_bytes('{"text": "ok", "intent": "a"}\n{"text": "café", "intent": "a"}\n'.encode("latin-1"))
+    exc = raises_at(DataError, path, 2, load_examples, path)
+    assert "UTF-8" in str(exc)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "line", "key"),
+    [
+        ("nlu.yml", "nlu:\n- intent: a\n  examples: |\n    - x\nnlu:\n- intent: b\n  examples: |\n    - y\n", 5, "nlu"),
+        ("nlu.yml", "nlu:\n- intent: a\n  intent: b\n  examples: |\n    - x\n", 3, "intent"),
+        ("data.jsonl", '{"text": "x", "intent": "a"}\n{"text": "y", "intent": "a", "intent": "b"}\n', 2, "intent"),
+        ("nlu.json", '{"rasa_nlu_data": {\n "common_examples": [],\n "common_examples": [\n  {"text": "x", "intent": "a"}]}}',
+         3, "common_examples"),
+        ("fold0.json", '[\n {"text": "x", "intents": ["a"]},\n {"text": "y",\n  "text": "z"}\n]', 4, "text"),
+        ("clinc.json", '{"train": [["x", "a"]],\n "val": [],\n "train": [["y", "b"]]}', 3, "train"),
+    ],
+)
+def test_a_key_given_twice_is_an_error_naming_file_and_line(tmp_path, name, content, line, key):
+    path = write(tmp_path, name, content)
+    exc = raises_at(DataError, path, line, load_examples, path)
+    assert repr(key) in str(exc) and ("twice" in str(exc) or "duplicate" in str(exc))
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("empty.jsonl", ""),
+        ("blank.jsonl", "\n  \n\r\n"),
+        ("header.csv", "text,label\n"),
+        ("empty.yml", ""),
+        ("comments.yml", "# nothing yet\n"),
+        ("none.yml", "version: '3.1'\nnlu: []\n"),
+        ("only-synonyms.yml", "nlu:\n- synonym: latte\n  examples: |\n    - caffe latte\n"),
+        ("empty.json", ""),
+        ("none.json", '{"rasa_nlu_data": {"common_examples": []}}'),
+        ("fold0.json", "[]"),
+    ],
+)
+def test_empty_data_is_an_error_naming_the_file(tmp_path, name, content):
+    path = write(tmp_path, name, content)
+    fmt = "rasa_yaml" if name.endswith(".yml") else "nlupp" if name in ("empty.json", "fold0.json") else None
+    raises_at(DataError, path, None, load_examples, path, format=fmt)
+
+
+def test_an_empty_bio_folder_is_an_error(tmp_path):
+    folder = bio(tmp_path / "d", "", "", "")
+    raises_at(DataError, folder, None, load_examples, folder)
+
+
+HUGE = "1" + "0" * 5000
+DEEP = "[" * 100_000 + "]" * 100_000
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "fmt"),
+    [
+        ("huge.json", f'[{{"text": "x", "intents": ["a"], "n": {HUGE}}}]', "nlupp"),
+        ("deep.json", DEEP, "nlupp"),
+        ("deep2.json", f'{{"rasa_nlu_data": {{"common_examples": [{{"text": "x", "intent": "a", "e": {"[" * 500}{"]" * 500}}}]}}}}',
+         "rasa_json"),
+        ("huge.jsonl", f'{{"text": "x", "intent": "a", "n": {HUGE}}}\n', "jsonl"),
+        ("deep.jsonl", DEEP + "\n", "jsonl"),
+        ("nan.jsonl", '{"text": "x", "intent": "a", "n": NaN}\n', "jsonl"),
+        ("surrogate.jsonl", '{"text": "x\\ud800y", "intent": "a"}\n', "jsonl"),
+        ("huge.yml", f"nlu:\n- intent: a\n  n: {HUGE}\n  examples: |\n    - x\n", "rasa_yaml"),
+        ("deep.yml", f"nlu:\n- intent: a\n  n: {DEEP}\n  examples: |\n    - x\n", "rasa_yaml"),
+        ("date.yml", "nlu:\n- intent: a\n  when: 2001-02-30\n  examples: |\n    - x\n", "rasa_yaml"),
+        ("surrogate.yml", 'nlu:\n- intent: a\n  examples:\n  - "x\\ud800"\n', "rasa_yaml"),
+    ],
+)
+def test_huge_numbers_deep_nesting_and_surrogates_are_data_errors(tmp_path, name, content, fmt):
+    path = write(tmp_path, name, content)
+    exc = raises_at(DataError, path, None, load_examples, path, format=fmt)
+    assert "invalid" in str(exc)
+
+
+def test_detection_reads_a_first_line_longer_than_the_head_whole(tmp_path):
+    record = {"text": "where is my order " * 5000, "intent": "track"}
+    path = write(tmp_path, "data.jsonl", json.dumps(record) + "\n")
+    assert path.stat().st_size > 64 * 1024
+    assert detect_format(path) == "jsonl" and load_examples(path)[0].intent == "track"

@@ -33,13 +33,25 @@ def test_transcripts_jsonl(tmp_path):
 
 
 def test_nlu_csv_examples_become_records(tmp_path):
-    path = write(tmp_path / "nlu.csv", "text,label\nwhere is my parcel,track\nhello,greet\nno label here,\n")
+    path = write(tmp_path / "nlu.csv", "text,label\nwhere is my parcel,track\nhello,greet\n")
     records = load_qa([path])
-    # the example without an intent is skipped
     assert [(r.id, r.question, r.answer, r.intent, r.source) for r in records] == [
         ("nlu.csv:1", "where is my parcel", "track", "track", "nlu.csv"),
         ("nlu.csv:2", "hello", "greet", "greet", "nlu.csv"),
     ]
+    # a stray empty label in single-label data is a mistake, named by its line, not a record to skip
+    path = write(tmp_path / "nlu.csv", "text,label\nwhere is my parcel,track\nno label here,\n")
+    with pytest.raises(DataError, match="no intent") as exc:
+        load_qa([path])
+    assert str(exc.value).startswith(f"{path}:3:")
+
+
+def test_multi_label_examples_without_an_intent_are_skipped(tmp_path):
+    lines = [{"text": "fares and flights", "intents": ["flight", "fare"]}, {"text": "nothing applies", "intents": []},
+             {"text": "to paris", "intent": "flight"}]
+    path = write(tmp_path / "nlu.jsonl", "".join(json.dumps(line) + "\n" for line in lines))
+    assert [(r.id, r.question, r.answer) for r in load_qa([path])] == [
+        ("nlu.jsonl:1", "fares and flights", "flight#fare"), ("nlu.jsonl:3", "to paris", "flight")]
 
 
 def test_rasa_yaml_examples_become_records(tmp_path):
@@ -95,9 +107,14 @@ def test_errors(tmp_path):
     with pytest.raises(DataError, match="no such file") as exc:
         load_qa([tmp_path / "missing.csv"])
     assert exc.value.path == tmp_path / "missing.csv"
-    empty = write(tmp_path / "empty.csv", "text,label\nunlabelled,\n")
+    unlabelled = write(tmp_path / "unlabelled.jsonl", '{"text": "unlabelled", "intents": []}\n')
     with pytest.raises(DataError, match="no records"):
-        load_qa([empty])
+        load_qa([unlabelled])
+    for name in ("empty.csv", "empty.jsonl"):  # an empty file is an error naming it, not zero records
+        empty = write(tmp_path / name, "")
+        with pytest.raises(DataError) as exc:
+            load_qa([empty])
+        assert exc.value.path == empty
     bad = write(tmp_path / "faq.csv", "question,answer\nq1,a1\n,a2\n")
     with pytest.raises(DataError) as exc:
         load_qa([bad])

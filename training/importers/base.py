@@ -4,19 +4,30 @@ An importer turns one data file (or folder) in a known format into canonical
 :class:`~nlu.schema.Example` objects; every error it raises names the file and, when known, the line.
 The formats are the entries of :data:`csbot.plugins.IMPORTERS` (``--format``); detection tries them in
 that registry's order. A dotted path to an :class:`Importer` subclass of one's own works as a format name.
+
+Files are read strictly (:mod:`csbot.datafiles`, :func:`csbot.config.parse_yaml`): UTF-8 with or without a
+byte-order mark, JSON Lines split on ``\n`` only, no key given twice in JSON or YAML, no endless numbers or
+nesting. Data without examples is an error, and so is an example without an intent in single-label data
+(:func:`check_labels`).
 """
 
 from __future__ import annotations
 
 import abc
 import functools
-import json
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from csbot.datafiles import has_suffix, read_head, read_text  # noqa: F401 (the importers import them from here)
+from csbot.datafiles import (  # noqa: F401 (the importers import them from here)
+    has_suffix,
+    json_line,
+    line_of_offset,
+    read_head,
+    read_json,
+    read_text,
+)
 from csbot.errors import DataError, EntitySpanError, UnknownFormatError
 from csbot.plugins import IMPORTERS
 from nlu.schema import Example
@@ -94,7 +105,8 @@ def load_examples(
     """Load the examples at ``path`` in ``format`` (detected when None); options go to the importer.
 
     ``selector`` picks part of the data (CLINC150 splits, NLU++ folds); formats without parts reject it.
-    Options an importer does not use (e.g. ``text_column`` for JSONL) are ignored.
+    Options an importer does not use (e.g. ``text_column`` for JSONL) are ignored. Data without a single
+    example (an empty file, only blank lines or comments, ``nlu: []``) is a DataError naming the path.
     """
     path = Path(path)
     if not path.exists():
@@ -104,6 +116,10 @@ def load_examples(
     if selector is not None and not importer.takes_selector:
         raise DataError(f"the {name} format takes no '@selector' (got {selector!r})", path)
     examples = importer.load(path, selector, options)
+    if not examples:
+        kind = "folder" if path.is_dir() else "file"
+        part = f" (selected: {selector})" if selector is not None else ""
+        raise DataError(f"no examples in this {kind}{part}; empty data is refused, not read as nothing", path)
     for index, example in enumerate(examples):
         problem = example.span_problem()
         if problem is not None:  # importers check with line numbers first; this is the last guard
@@ -115,70 +131,33 @@ def load_examples(
 # --- helpers shared by the importers (not part of the public API) --------------------------------
 
 def load_json(path: Path) -> tuple[str, Any]:
-    """The file's text and its decoded JSON; a syntax error raises DataError with its line."""
-    text = read_text(path)
-    try:
-        return text, json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise DataError(f"invalid JSON: {exc.msg} (column {exc.colno})", path, exc.lineno) from exc
+    """The file's text and its strictly decoded JSON (:func:`csbot.datafiles.read_json`: no key given twice,
+    no endless nesting or endless numbers); every problem raises DataError with its line when known."""
+    return read_json(path)
 
 
-def line_of_offset(text: str, offset: int) -> int:
-    """The 1-based line holding character ``offset`` of ``text``."""
-    return text.count("\n", 0, offset) + 1
+#: What an empty label is refused with (see :func:`check_labels`).
+EMPTY_LABEL = (
+    "no intent; an example without an intent is allowed only in multi-label data (where some example has "
+    "several intents, 'a#b' or an 'intents' list), so give every example its intent"
+)
 
 
-_DECODER = json.JSONDecoder()
-_WHITESPACE = " \t\r\n"
+def check_labels(labelled: Sequence[tuple[Example, Path, int | None]], multi_label: bool = False) -> None:
+    """Refuse an example without an intent in single-label data, naming its file and line.
 
-
-def _skip_ws(text: str, index: int) -> int:
-    while index < len(text) and text[index] in _WHITESPACE:
-        index += 1
-    return index
-
-
-def _child_offset(text: str, index: int, step: str | int) -> int | None:
-    """Offset of the member ``step`` (a key or a list index) of the JSON value starting at ``index``."""
-    opening, closing = ("{", "}") if isinstance(step, str) else ("[", "]")
-    if index >= len(text) or text[index] != opening:
-        return None
-    index = _skip_ws(text, index + 1)
-    position = 0
-    while index < len(text) and text[index] != closing:
-        if isinstance(step, str):
-            key, index = _DECODER.raw_decode(text, index)
-            index = _skip_ws(text, index)
-            if text[index] != ":":
-                return None
-            index = _skip_ws(text, index + 1)
-            if key == step:
-                return index
-        elif position == step:
-            return index
-        _, index = _DECODER.raw_decode(text, index)
-        index = _skip_ws(text, index)
-        if index < len(text) and text[index] == ",":
-            index = _skip_ws(text, index + 1)
-        position += 1
-    return None
-
-
-def json_line(text: str, steps: Sequence[str | int]) -> int:
-    """The 1-based line where the JSON value at ``steps`` (keys and list indexes from the root) starts.
-
-    Best effort: when a step cannot be followed, the line of the deepest value reached is returned.
+    The rule (the one place a data file decides the label mode): data is multi-label when one of its examples
+    has several intents (``a#b``), or when its format says so (NLU++; a JSONL example given as an
+    ``intents`` list, ``multi_label=True``). Only there may an example carry no intent, meaning "none of the
+    labels applies" (the model then scores each label on its own and may predict none). In any other data
+    an empty or missing intent is a mistake, and one such line must not switch the whole model to
+    multi-label mode: it is a :class:`DataError` at that line.
     """
-    index = _skip_ws(text, 0)
-    for step in steps:
-        try:
-            child = _child_offset(text, index, step)
-        except (ValueError, IndexError):
-            child = None
-        if child is None:
-            break
-        index = child
-    return line_of_offset(text, index)
+    if multi_label or any(len(example.intents) > 1 for example, _, _ in labelled):
+        return
+    for example, path, line in labelled:
+        if not example.intents:
+            raise DataError(EMPTY_LABEL, path, line)
 
 
 def check_spans(example: Example, path: Path, line: int | None, where: str = "") -> Example:

@@ -10,7 +10,7 @@ from typing import Any
 from csbot.errors import DataError
 from nlu.schema import EntitySpan, Example
 
-from .base import Importer, check_spans, read_text
+from .base import Importer, check_labels, check_spans, read_text
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ class BioImporter(Importer):
                 path / shortest,
                 counts[shortest] + 1,
             )
-        examples = []
+        labelled = []
         rows = zip(columns["seq.in"], columns["seq.out"], columns["label"], strict=True)
         for number, (tokens_line, tags_line, label) in enumerate(rows, start=1):
             tokens, tags = tokens_line.split(), tags_line.split()
@@ -55,12 +55,15 @@ class BioImporter(Importer):
                 )
             text, entities = tags_to_entities(tokens, tags, path / "seq.out", number)
             example = Example(text, label.strip(), entities)
-            examples.append(check_spans(example, path / "seq.out", number))
-        return examples
+            labelled.append((check_spans(example, path / "seq.out", number), path / "label", number))
+        check_labels(labelled)  # an empty label only where some line has several ('a#b')
+        return [example for example, _, _ in labelled]
 
 
 def _lines(path: Path) -> list[str]:
-    lines = read_text(path).splitlines()
+    """The file's lines, split on ``\\n`` only (a trailing ``\\r`` dropped): U+2028 or a form feed inside a
+    line must not shift the three files against each other."""
+    lines = [line.removesuffix("\r") for line in read_text(path).split("\n")]
     while lines and not lines[-1].strip():  # trailing blank lines at the end of the file
         lines.pop()
     return lines

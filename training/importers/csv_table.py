@@ -11,7 +11,7 @@ from csbot.datafiles import csv_rows, find_column
 from csbot.errors import DataError
 from nlu.schema import Example
 
-from .base import Importer, has_suffix
+from .base import Importer, check_labels, has_suffix
 
 logger = logging.getLogger(__name__)
 
@@ -33,10 +33,11 @@ class CsvImporter(Importer):
         header, rows = csv_rows(path, "text,label")
         text_index = find_column(header, options.get("text_column"), (TEXT_COLUMN,), "text", path)
         label_index = find_column(header, options.get("label_column"), LABEL_COLUMNS, "label", path)
-        examples = []
+        labelled = []
         for line, row in rows:
             text = row[text_index].strip()
             if not text:
                 raise DataError(f"empty text in column {header[text_index]!r}", path, line)
-            examples.append(Example(text, row[label_index].strip()))
-        return examples
+            labelled.append((Example(text, row[label_index].strip()), path, line))
+        check_labels(labelled)  # an empty label only where some row has several ('a#b')
+        return [example for example, _, _ in labelled]

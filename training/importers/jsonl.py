@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from csbot.datafiles import jsonl_lines, loads_json
 from csbot.errors import DataError
 from nlu.schema import Example
 
-from .base import Importer, check_spans, has_suffix, read_text
+from .base import Importer, check_labels, check_spans, has_suffix
 
 logger = logging.getLogger(__name__)
 
@@ -28,25 +28,34 @@ class JsonlImporter(Importer):
         return has_suffix(path, ".jsonl", ".ndjson")
 
     def load(self, path: Path, selector: str | None, options: Mapping[str, Any]) -> list[Example]:
-        """Read every line; errors name the file and the 1-based line."""
-        examples = []
-        for number, line in enumerate(read_text(path).splitlines(), start=1):
-            if line.strip():
-                examples.append(parse_record(line, path, number))
-        return examples
+        """Read every line (split on ``\\n`` only, see :func:`csbot.datafiles.jsonl_lines`); errors name the
+        file and the 1-based line.
+
+        An example without an intent is allowed only in multi-label data (see
+        :func:`~training.importers.base.check_labels`): a file where some example has several intents, or
+        gives its labels as an ``intents`` list (``"intents": []`` marks an example that has none; the
+        canonical writer adds it to such examples, so its files read back).
+        """
+        labelled = []
+        listed = False
+        for number, line in jsonl_lines(path):
+            example, as_list = parse_line(line, path, number)
+            listed = listed or as_list
+            labelled.append((example, path, number))
+        check_labels(labelled, multi_label=listed)
+        return [example for example, _, _ in labelled]
 
 
-def parse_record(line: str, path: Path, number: int) -> Example:
-    """One canonical example from one JSON line, validated against its text."""
-    try:
-        data = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise DataError(f"invalid JSON: {exc.msg} (column {exc.colno})", path, number) from exc
+def parse_line(line: str, path: Path, number: int) -> tuple[Example, bool]:
+    """One canonical example from one JSON line, and whether it gave its labels as an ``intents`` list."""
+    data = loads_json(line, path, number)
     if not isinstance(data, dict):
         raise DataError(f"expected a JSON object, got {type(data).__name__}", path, number)
     if not isinstance(data.get("text"), str):
         reason = "missing 'text'" if "text" not in data else "'text' is not a string"
         raise DataError(reason, path, number)
+    if not data["text"].strip():
+        raise DataError("'text' is empty", path, number)
     intent = data.get("intent", None)
     if intent is not None and not isinstance(intent, str):
         raise DataError("'intent' is not a string", path, number)
@@ -69,4 +78,4 @@ def parse_record(line: str, path: Path, number: int) -> Example:
         if not all(isinstance(entity[k], int) and not isinstance(entity[k], bool) for k in ("start", "end")):
             raise DataError(f"entity {index}: 'start' and 'end' must be integers", path, number)
     example = Example.from_dict(data)
-    return check_spans(example, path, number)
+    return check_spans(example, path, number), isinstance(intents, list)

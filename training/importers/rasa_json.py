@@ -13,6 +13,7 @@ from nlu.schema import EntitySpan, Example
 
 from .base import (
     Importer,
+    check_labels,
     check_spans,
     has_suffix,
     json_line,
@@ -55,6 +56,10 @@ class RasaJsonImporter(Importer):
         synonyms: list[str] = []
         for index, record in enumerate(records):
             examples.append(self._record(record, index, path, text, synonyms))
+        empty = next((i for i, example in enumerate(examples) if not example.intents), None)
+        if empty is not None and not any(len(example.intents) > 1 for example in examples):
+            line = json_line(text, ["rasa_nlu_data", "common_examples", empty])
+            check_labels([(examples[empty], path, line)])
         if synonyms:
             logger.info(
                 "%s: %d entity values differ from their text span (Rasa synonyms); kept the text, e.g. %s",
@@ -74,6 +79,8 @@ class RasaJsonImporter(Importer):
         utterance = record.get("text")
         if not isinstance(utterance, str):
             raise fail("missing 'text'" if "text" not in record else "'text' is not a string")
+        if not utterance.strip():
+            raise fail("'text' is empty")
         intent = record.get("intent") or ""
         if not isinstance(intent, str):
             raise fail("'intent' is not a string")

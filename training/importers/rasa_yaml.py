@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from csbot.config import YAMLProblem, parse_yaml
 from csbot.errors import DataError
 from nlu.schema import EntitySpan, Example
 
@@ -37,15 +38,17 @@ class RasaYamlImporter(Importer):
         return has_suffix(path, ".yml", ".yaml") and bool(_NLU_KEY.search(read_text(path)))
 
     def load(self, path: Path, selector: str | None, options: Mapping[str, Any]) -> list[Example]:
-        """Read every intent item's examples; synonym, lookup and regex items are noted and skipped."""
+        """Read every intent item's examples; synonym, lookup and regex items are noted and skipped.
+
+        The file is read by :func:`csbot.config.parse_yaml`, the strict reader every YAML file goes through: a
+        second ``nlu:`` block or an item with two ``intent:`` keys is an error naming the line, not a silent
+        choice of one of them.
+        """
         source = read_text(path)
         try:
-            root = yaml.compose(source, Loader=yaml.SafeLoader)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-            line = mark.line + 1 if mark is not None else 1
-            problem = getattr(exc, "problem", None) or str(exc)
-            raise DataError(f"invalid YAML: {problem}", path, line) from exc
+            _, root = parse_yaml(source, nodes=True)
+        except YAMLProblem as exc:
+            raise DataError(exc.reason, path, exc.line) from exc
         if root is None:
             raise DataError("the file is empty; expected a top-level 'nlu:' list", path, 1)
         if not isinstance(root, yaml.MappingNode):
@@ -150,6 +153,7 @@ def parse_annotated(line: str) -> tuple[str, list[EntitySpan]]:
     length = 0
     entities: list[EntitySpan] = []
     index = 0
+    close = -1
     while index < len(line):
         char = line[index]
         if char != "[":
@@ -157,7 +161,8 @@ def parse_annotated(line: str) -> tuple[str, list[EntitySpan]]:
             length += 1
             index += 1
             continue
-        close = line.find("]", index + 1)
+        if close <= index:  # else the ']' found for an earlier plain '[' is this one's too (linear, not quadratic)
+            close = line.find("]", index + 1)
         if close == -1:
             raise AnnotationError(f"'[' at position {index + 1} is never closed by ']'")
         surface = line[index + 1 : close]

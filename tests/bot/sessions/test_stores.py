@@ -30,6 +30,7 @@ from bot.sessions import (
     SessionStore,
     create_store,
 )
+from bot.sessions import base as store_base
 from bot.sessions.base import decode_state, encode_state
 from bot.sessions.state import (
     HISTORY_LENGTH,
@@ -95,7 +96,7 @@ def full_state(session_id: str) -> SessionState:
     )
     defaults = SessionState(session_id)
     for f in dataclasses.fields(SessionState):
-        if f.name != "session_id":
+        if f.name != "session_id" and f.metadata.get("stored", True):  # reset_reason is never stored
             assert getattr(state, f.name) != getattr(defaults, f.name), f"set {f.name} in full_state()"
     return state
 
@@ -191,6 +192,100 @@ def test_stored_nested_parts_that_do_not_fit():
                 {**OLD_SHAPE, "pending": {"kind": "clarify", "choices": [{"payload": "1"}]}}):
         with pytest.raises(StoreError, match="corrupt"):
             decode_state("old", json.dumps(bad), "here")
+
+
+#: (field, a value of the wrong type) for every field a stored state has, and in its nested parts.
+WRONG_TYPES = [
+    ("turn_count", "3"), ("turn_count", 2.5), ("turn_count", True), ("turn_count", -1), ("turn_count", None),
+    ("active_intent", 5), ("active_intent", ["track_order"]), ("slots", "order_id=48213"), ("slots", ["48213"]),
+    ("requested_slot", {"name": "order_id"}), ("consecutive_failures", "0"), ("consecutive_failures", -2),
+    ("handoff", "yes"), ("handoff", 1), ("paused", "track_order"), ("paused", [{"intent": 5}]),
+    ("paused", [{"intent": "x", "slots": "y"}]), ("paused", [{"intent": "x", "requested_slot": 1}]),
+    ("pending", "confirm"), ("pending", {"kind": ["confirm"]}), ("pending", {"kind": "confirm", "intent": 5}),
+    ("pending", {"kind": "clarify", "choices": "1"}), ("pending", {"kind": "clarify", "choices": ["x"]}),
+    ("pending", {"kind": "clarify", "choices": [{"payload": 1, "question": "q", "answer": "a", "id": "i"}]}),
+    ("variants", ["greet"]), ("variants", {"greet": "0"}), ("history", {"user": "hi"}),
+    ("history", [{"user": "hi", "bot": 5}]), ("history", [{"user": "hi", "slots": "x"}]),
+    ("history", [{"user": "hi", "intent": 1}]), ("channel", 5), ("recipient_id", ["x"]), ("created_at", "today"),
+    ("updated_at", None),
+]
+
+
+@pytest.mark.parametrize(("field", "value"), WRONG_TYPES)
+def test_a_stored_field_of_the_wrong_type_is_a_corrupt_state(field, value):
+    """Issue 12: ``from_dict`` took a string turn_count (and any other wrong type) as it was, and the turn
+    then crashed on it; every field's type is checked now, so the stores report the state as corrupt."""
+    with pytest.raises(ValueError, match=field.split("_")[0]):  # the message names the field
+        SessionState.from_dict({**OLD_SHAPE, field: value})
+    with pytest.raises(store_base.CorruptStateError, match="corrupt") as caught:
+        decode_state("old", json.dumps({**OLD_SHAPE, field: value}), "here")
+    assert caught.value.session_id == "old" and isinstance(caught.value, StoreError)
+
+
+def test_what_json_cannot_hold_or_nests_too_deep_is_a_corrupt_state():
+    for raw in ("[" * 100_000 + "]" * 100_000, '{"turn_count": ' + "9" * 5000 + "}", b"\xff\xfe{}", "NaN",
+                '{"turn_count": 1e400}'):
+        with pytest.raises(store_base.CorruptStateError):
+            decode_state("s", raw, "here")
+    assert decode_state("s", '{"created_at": 1, "updated_at": 2.5}', "here").created_at == 1  # ints are numbers
+
+
+async def _plant(store: SessionStore, session_id: str, raw: str | bytes) -> None:
+    """Store ``raw`` as the state of ``session_id`` behind the store's back."""
+    if isinstance(store, MemorySessionStore):
+        store._data[session_id] = (raw, time.monotonic() + store.ttl_seconds)
+    else:
+        await store._redis.set(store.session_key(session_id), raw)
+
+
+async def _raw(store: SessionStore, session_id: str) -> str | bytes | None:
+    if isinstance(store, MemorySessionStore):
+        entry = store._data.get(session_id)
+        return entry[0] if entry else None
+    return await store._redis.get(store.session_key(session_id))
+
+
+@pytest.mark.parametrize("raw", ["{not json", b"\xff\xfe{", "[1, 2]", '{"turn_count": "3"}',
+                                 '{"history": [{"user": 5}]}'])
+def test_a_turn_on_a_corrupt_state_starts_over_and_touches_nothing_else(make_store, raw, caplog):
+    """Issue 12: corrupt JSON left its session failing until its TTL ended. ``load`` reports it; a turn
+    (``transaction``) logs a warning naming the session and starts from a fresh state, which its save
+    stores in place of the bad entry. No other session changes."""
+    async def main():
+        async with make_store(lock_wait_seconds=0.5) as store:
+            await store.save(full_state("other"))
+            other = await _raw(store, "other")
+            await _plant(store, "bad", raw)
+            async with store.transaction("bad") as state:
+                assert state == SessionState("bad", created_at=state.created_at, updated_at=state.updated_at)
+                assert "corrupt" in state.reset_reason
+                state.turn_count += 1
+            loaded = await store.load("bad")
+            assert loaded.turn_count == 1 and loaded.reset_reason is None  # never stored
+            async with store.transaction("bad") as state:  # the lock was released, the next turn is ordinary
+                assert state.turn_count == 1 and state.reset_reason is None
+            assert await _raw(store, "other") == other
+            await _plant(store, "bad-too", raw)
+            with pytest.raises(store_base.CorruptStateError, match="corrupt") as caught:  # load reports it
+                await store.load("bad-too")
+            assert caught.value.session_id == "bad-too" and isinstance(caught.value, StoreError)
+
+    with caplog.at_level(logging.WARNING, logger="bot.sessions.base"):
+        asyncio.run(main())
+    warnings = [r.getMessage() for r in caplog.records if r.name == "bot.sessions.base"]
+    assert len(warnings) == 1 and "'bad'" in warnings[0] and "starts over" in warnings[0]
+
+
+def test_a_lone_surrogate_in_a_state_is_stored_as_a_replacement_character(make_store):
+    async def main():
+        async with make_store() as store:
+            state = SessionState("s", slots={"note": "a\udcffb"})
+            state.remember(HistoryEntry("x\ud800", "y"))
+            await store.save(state)
+            loaded = await store.load("s")
+            assert loaded.slots == {"note": "a\ufffdb"} and loaded.history[0].user == "x\ufffd"
+
+    asyncio.run(main())
 
 
 def test_history_keeps_the_last_turns():
@@ -705,18 +800,19 @@ def test_redis_transaction_never_overwrites_a_newer_turn(redis_url, caplog):
     assert "no other turn took it" in caplog.text
 
 
-def test_redis_transaction_on_a_corrupt_state_releases_the_lock(redis_url):
+def test_redis_transaction_on_a_corrupt_state_starts_over_and_releases_the_lock(redis_url):
     async def main():
         raw = aioredis.Redis.from_url(redis_url)
         await raw.set("csbot:session:bad", b"[1, 2]")
         async with RedisSessionStore(redis_url, lock_wait_seconds=0.2) as store:
-            with pytest.raises(StoreError, match="csbot:session:bad"):
-                async with store.transaction("bad"):
-                    pass
+            with pytest.raises(StoreError, match="csbot:session:bad"):  # load reports it
+                await store.load("bad")
+            async with store.transaction("bad") as state:  # a turn starts over
+                assert state.turn_count == 0 and "csbot:session:bad" in state.reset_reason
+                assert not state.reset_reason.startswith("{")
+                state.turn_count = 1
             assert not await raw.exists("csbot:lock:bad")
-            await store.reset("bad")
-            async with store.transaction("bad") as state:
-                assert state.turn_count == 0
+            assert (await store.load("bad")).turn_count == 1
         await raw.aclose()
 
     asyncio.run(main())

@@ -1,8 +1,9 @@
-"""The JSONL transcript log: round trip, malformed lines, rotation, many writers at once, following live."""
+"""The JSONL transcript log: round trip, torn and malformed lines, rotation, many writers at once, following live."""
 
 from __future__ import annotations
 
 import asyncio
+import builtins
 import json
 import os
 import subprocess
@@ -17,8 +18,9 @@ from conftest import REPO
 from transcript_writer import make_turn
 
 from bot.transcripts import JsonlTranscriptLog
-from csbot.errors import ConfigError, DataError, StoreError
-from csbot.transcripts import TranscriptTurn, follow, iter_turns, log_files
+from csbot.errors import ConfigError, StoreError
+from csbot.transcripts import SkippedLine, TranscriptTurn, follow, iter_turns, log_files
+from csbot.transcripts import reader as reader_module
 
 WRITER_SCRIPT = Path(__file__).with_name("transcript_writer.py")
 
@@ -55,27 +57,111 @@ def test_missing_log_reads_as_empty(tmp_path):
     assert log_files(tmp_path / "none.jsonl") == []
 
 
-@pytest.mark.parametrize("bad", ['{"session_id": broken', "[1, 2]", '{"session_id": "a"}', "\xff"])
-def test_malformed_line_names_file_and_line(tmp_path, bad):
+def read_all(path, **kwargs) -> tuple[list[TranscriptTurn], list[SkippedLine]]:
+    """Every turn of the log, and the lines the reader skipped."""
+    skipped: list[SkippedLine] = []
+    return list(iter_turns(path, on_skip=skipped.append, **kwargs)), skipped
+
+
+@pytest.mark.parametrize("bad", [b'{"session_id": broken', b"[1, 2]", b'{"session_id": "a"}', b"\xff",
+                                 b'{"session_id":"a","channel":"c","user_text":"u","decision":"d","source":"s",'
+                                 b'"reply":[]}', b'"\xc3\xa9t\xe9"', b"[" * 100_000])
+def test_a_malformed_line_is_skipped_and_reported_with_file_and_line(tmp_path, caplog, bad):
     path = tmp_path / "t.jsonl"
     append_all(JsonlTranscriptLog(path), [make_turn("a", 0), make_turn("a", 1)])
-    with open(path, "a", encoding="latin-1") as file:
-        file.write(bad + "\n")
+    with open(path, "ab") as file:
+        file.write(bad + b"\n")
     append_all(JsonlTranscriptLog(path), [make_turn("a", 3)])
-    with pytest.raises(DataError) as caught:
-        list(iter_turns(path))
-    assert caught.value.path == path and caught.value.line == 3
-    assert str(caught.value).startswith(f"{path}:3: malformed transcript line")
+    turns, [skipped] = read_all(path)
+    assert [t.turn for t in turns] == [0, 1, 3]  # the rest of the log still reads
+    assert (skipped.path, skipped.line, skipped.recovered) == (path, 3, False)
+    assert str(skipped).startswith(f"{path}:3: skipped a torn or corrupt line (")
+    assert [t.turn for t in iter_turns(path)] == [0, 1, 3]  # by default: one warning per skipped line
+    [warning] = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert warning.getMessage() == str(skipped)
 
 
-def test_malformed_line_in_a_rotated_file_names_that_file(tmp_path):
+def test_a_malformed_line_in_a_rotated_file_is_reported_with_that_file(tmp_path):
     path = tmp_path / "t.jsonl"
     append_all(JsonlTranscriptLog(path), [make_turn("a", 0)])
     with open(path, "a") as file:
         file.write("not json\n")
     os.replace(path, f"{path}.1")
     append_all(JsonlTranscriptLog(path), [make_turn("a", 2)])
-    with pytest.raises(DataError, match=r"t\.jsonl\.1:2: "):
+    turns, [skipped] = read_all(path)
+    assert [t.turn for t in turns] == [0, 2]
+    assert str(skipped).startswith(f"{path}.1:2: skipped a torn or corrupt line (not JSON")
+
+
+def test_an_append_after_a_torn_line_starts_on_a_fresh_line(tmp_path, caplog):
+    """A crash (or a full disk) tore the last line; the next append must neither glue onto it nor be lost."""
+    path = tmp_path / "t.jsonl"
+    append_all(JsonlTranscriptLog(path), [make_turn("a", 0), make_turn("b", 1)])
+    torn = json.dumps(make_turn("a", 2).to_dict()).encode()[:40]
+    with open(path, "ab") as file:
+        file.write(torn)  # half a record, no newline: the writer died here
+    assert [t.turn for t in iter_turns(path)] == [0, 1]  # the torn tail may be an append in progress: quiet
+    append_all(JsonlTranscriptLog(path), [make_turn("a", 3), make_turn("b", 4)])
+    assert path.read_bytes().split(b"\n")[2] == torn  # still its own line
+    turns, [skipped] = read_all(path)
+    assert [(t.session_id, t.turn) for t in turns] == [("a", 0), ("b", 1), ("a", 3), ("b", 4)]
+    assert (skipped.line, skipped.recovered) == (3, False)
+    assert [t.turn for t in iter_turns(path, session_id="a", on_skip=lambda s: None)] == [0, 3]
+    assert any("last line was torn" in r.getMessage() for r in caplog.records if r.levelname == "WARNING")
+
+
+def test_a_torn_line_is_ended_before_the_file_is_rotated(tmp_path):
+    path = tmp_path / "t.jsonl"
+    log = JsonlTranscriptLog(path, max_bytes=400, backups=3)  # a turn is ~260 bytes: the next one rotates
+    log.write(make_turn("a", 0))
+    with open(path, "ab") as file:
+        file.write(b'{"session_id":"a","chan')
+    log.write(make_turn("a", 1))
+    assert Path(f"{path}.1").read_bytes().endswith(b'}\n{"session_id":"a","chan\n')  # rotated as whole lines
+    turns, [skipped] = read_all(path)
+    assert [t.turn for t in turns] == [0, 1] and (skipped.path, skipped.line) == (Path(f"{path}.1"), 2)
+
+
+def test_a_turn_glued_onto_a_torn_line_by_an_older_writer_is_recovered(tmp_path):
+    path = tmp_path / "t.jsonl"
+    good = [json.dumps(make_turn("a", i).to_dict(), separators=(",", ":")).encode() for i in range(4)]
+    path.write_bytes(good[0] + b"\n" + good[1][:30] + good[2] + b"\n" + good[3] + b"\n")  # as HEAD's writer left it
+    turns, [skipped] = read_all(path)
+    assert [t.turn for t in turns] == [0, 2, 3]
+    assert (skipped.line, skipped.recovered) == (2, True) and "recovered" in str(skipped)
+
+
+def test_line_separators_in_texts_round_trip_and_stay_on_one_line(tmp_path):
+    """U+2028, U+2029 and U+0085 are line ends to ``str.splitlines``, never to the log."""
+    path = tmp_path / "t.jsonl"
+    odd = "one\u2028two\u2029three\x85four\r\nfive\x0bsix\x1cseven"
+    turns = [TranscriptTurn(session_id="a\u2028b", channel="web", user_text=odd, decision="d", source="s",
+                            reply={"messages": [{"text": odd}]}, turn=i) for i in range(3)]
+    append_all(JsonlTranscriptLog(path), turns)
+    text = path.read_text(encoding="utf-8")
+    assert len(text.splitlines()) == 3  # any line-oriented tool sees one line per turn
+    got, skipped = read_all(path)
+    assert [t.to_dict() for t in got] == [t.to_dict() for t in turns] and skipped == []
+    assert [t.user_text for t in follow(path, last=5, stop=lambda: True)] == [odd] * 3
+    raw = json.dumps(turns[0].to_dict(), ensure_ascii=False).encode()  # an older writer left them raw
+    assert "\u2028".encode() in raw
+    with open(path, "ab") as file:
+        file.write(raw + b"\n")
+    got, skipped = read_all(path, session_id="a\u2028b")
+    assert [t.user_text for t in got] == [odd] * 4 and skipped == []
+
+
+def test_an_unreadable_log_file_is_a_store_error(tmp_path, monkeypatch):
+    path = tmp_path / "t.jsonl"
+    append_all(JsonlTranscriptLog(path), [make_turn("a", 0)])
+
+    def refuse(name, *args, **kwargs):
+        if Path(name) == path:
+            raise PermissionError(13, "Permission denied")
+        return builtins.open(name, *args, **kwargs)
+
+    monkeypatch.setattr(reader_module, "open", refuse, raising=False)
+    with pytest.raises(StoreError, match=r"t\.jsonl: cannot read the transcript log: Permission denied"):
         list(iter_turns(path))
 
 
@@ -291,5 +377,22 @@ def test_a_line_still_being_written_is_not_an_error_until_rotated(tmp_path):
     with open(path, "ab") as file:
         file.write(b'{"half')
     os.replace(path, f"{path}.1")
-    with pytest.raises(DataError, match=r"t\.jsonl\.1:3: "):
-        list(iter_turns(path))
+    turns, [skipped] = read_all(path)  # rotated away unfinished: torn, and now reported
+    assert [t.turn for t in turns] == [0, 1] and (skipped.path, skipped.line) == (Path(f"{path}.1"), 3)
+
+
+def test_follow_skips_a_torn_line_and_reports_it_once(tmp_path):
+    path = tmp_path / "t.jsonl"
+    log = JsonlTranscriptLog(path)
+    log.write(make_turn("a", 0))
+    skipped: list[SkippedLine] = []
+    deadline = time.monotonic() + 10
+    turns = follow(path, poll=0.01, stop=lambda: time.monotonic() > deadline, last=1, on_skip=skipped.append)
+    assert next(turns).turn == 0
+    with open(path, "ab") as file:
+        file.write(b'{"session_id":"a","tur')  # a writer crashed here
+    log.write(make_turn("a", 1))
+    log.write(make_turn("a", 2))
+    assert [next(turns).turn, next(turns).turn] == [1, 2]
+    turns.close()
+    assert [(s.path, s.line) for s in skipped] == [(path, 2)]

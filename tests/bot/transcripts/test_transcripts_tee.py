@@ -43,6 +43,13 @@ def warnings_of(caplog) -> list[logging.LogRecord]:
     return [r for r in caplog.records if r.name == "bot.transcripts.base" and r.levelno >= logging.WARNING]
 
 
+def tracebacks_of(caplog) -> list[BaseException]:
+    """The errors whose traceback was logged: at debug level only (a warning is one line in the terminal)."""
+    records = [r for r in caplog.records if r.name == "bot.transcripts.base" and r.exc_info]
+    assert all(r.levelno == logging.DEBUG for r in records)
+    return [r.exc_info[1] for r in records]
+
+
 def test_a_failing_sink_is_logged_once_until_it_recovers(caplog):
     good, bad = Recording(), Recording()
     tee = TeeSink([bad, good])
@@ -57,7 +64,9 @@ def test_a_failing_sink_is_logged_once_until_it_recovers(caplog):
     assert [t.turn for t in good.turns] == [0, 1, 2, 3] and bad.turns == []
     assert tee.failing == [bad]
     [warning] = warnings_of(caplog)
-    assert "disk on fire" in warning.getMessage() and isinstance(warning.exc_info[1], RuntimeError)
+    assert "disk on fire" in warning.getMessage() and warning.exc_info is None
+    [error] = tracebacks_of(caplog)
+    assert isinstance(error, RuntimeError)
 
     bad.broken = False
     asyncio.run(go([4]))
@@ -72,7 +81,7 @@ def test_a_failing_sink_is_logged_once_until_it_recovers(caplog):
 
 def test_jsonl_keeps_every_turn_while_redis_is_down(own_redis_server, tmp_path, caplog):
     path = tmp_path / "t.jsonl"
-    caplog.set_level(logging.INFO, logger="bot.transcripts")
+    caplog.set_level(logging.DEBUG, logger="bot.transcripts")
 
     async def go():
         stream = RedisTranscriptStream(own_redis_server.url, key="test:tee")
@@ -92,8 +101,10 @@ def test_jsonl_keeps_every_turn_while_redis_is_down(own_redis_server, tmp_path, 
     assert [t.turn for t in iter_turns(path)] == list(range(7))
     assert in_redis == [6]  # the restarted server came back empty; it got the turn after recovery
     [warning] = warnings_of(caplog)
-    assert isinstance(warning.exc_info[1], StoreUnavailableError) and "RedisTranscriptStream" in warning.getMessage()
+    assert "RedisTranscriptStream" in warning.getMessage() and warning.exc_info is None
     assert any("recovered after 4 failed turns" in r.getMessage() for r in caplog.records)
+    [error] = tracebacks_of(caplog)
+    assert isinstance(error, StoreUnavailableError)
 
 
 def test_a_sink_must_implement_the_interface():
