@@ -4,17 +4,34 @@ Whatever a customer sends, validation takes time linear in what it looks at, and
 the slot's ``max_length`` characters: a longer value or bare reply is refused before any pattern runs (a
 domain's own ``regex`` included, which then works on a bounded text). The built-in patterns below are
 linear: no quantifier nests in another over the same characters, and a match may only start where a run
-of its characters starts (``findall`` would otherwise retry a long run from each of its characters).
+of its characters starts (``findall`` would otherwise retry a long run from each of its characters). A
+domain's regex is the operator's and may backtrack (``(a+)+$``): it runs with the ``regex`` module's timeout.
 """
 
 from __future__ import annotations
 
+import functools
+import logging
 import math
 import re
 from dataclasses import dataclass
 from typing import Any
 
+import regex
+
 from bot.domain.schema import SlotSpec
+
+log = logging.getLogger(__name__)
+
+#: A domain's own slot regex may backtrack badly on some input: each match is cut off after this long.
+REGEX_TIMEOUT_SECONDS = 0.05
+
+
+@functools.lru_cache(maxsize=256)
+def _domain_pattern(pattern: str) -> regex.Pattern[str]:
+    """A domain regex compiled with the ``regex`` module, whose matches take a timeout (``re``'s cannot)."""
+    return regex.compile(pattern, regex.IGNORECASE | regex.V0)
+
 
 _EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _NUMBER = re.compile(r"-?\d+(?:[.,]\d+)?")
@@ -61,7 +78,12 @@ def validate(name: str, spec: SlotSpec, value: str) -> SlotCheck:
         return SlotCheck(value, f"the {words} is too long ({len(value)} characters, at most {spec.max_length})",
                          too_long=True)
     if spec.regex is not None:
-        ok = re.fullmatch(spec.regex, value, re.IGNORECASE) is not None
+        try:
+            ok = _domain_pattern(spec.regex).fullmatch(value, timeout=REGEX_TIMEOUT_SECONDS) is not None
+        except TimeoutError:  # a backtracking pattern of the domain's: this value is refused, the loop goes on
+            log.warning("slot %s: its regex %r took over %g s on a %d-character value; the value is refused",
+                        name, spec.regex, REGEX_TIMEOUT_SECONDS, len(value))
+            ok = False
         return SlotCheck(value, None if ok else f"{_shown(value)} is not a valid {words}")
     finder = _FINDERS.get(spec.type)
     invalid = f"{_shown(value)} is not a valid {_TYPE_WORDS.get(spec.type, spec.type)}"

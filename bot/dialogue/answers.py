@@ -41,7 +41,8 @@ class Answers:
             return
         started = time.perf_counter()
         try:
-            result = await asyncio.wait_for(self.retriever.search(text), self.timeout_seconds)
+            async with asyncio.timeout(self.timeout_seconds):
+                result = await self.retriever.search(text)
         except Exception as exc:  # noqa: BLE001 - this turn falls back, the conversation goes on
             cause = "timed out" if isinstance(exc, TimeoutError) else f"{exc.__class__.__name__}: {exc}"
             log.error("session %r: the Q&A search failed: %s", state.session_id, cause)

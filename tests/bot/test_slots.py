@@ -249,3 +249,14 @@ def test_a_number_too_large_for_a_float_is_refused():
     check = validate("qty", spec("number"), "9" * 400 + ".5")
     assert not check.ok and check.problem.endswith("is not a valid number")
     assert validate("qty", spec("number"), "9" * 400).value == int("9" * 400)  # an int has no such limit
+
+
+def test_a_backtracking_domain_regex_is_cut_off_and_the_value_refused(caplog):
+    """``(a|a)+$`` takes 2^n steps on n letters and a stop: with ``re`` this value would hold the event loop for
+    days; the domain's regex runs with a timeout, so the value is refused and the pattern is named in the log."""
+    spec = SlotSpec(regex=r"(a|a)+$", prompt="Your code?")
+    with caplog.at_level("WARNING", logger="bot.slots"):
+        check = validate("code", spec, "a" * 60 + "!")
+    assert not check.ok and "is not a valid code" in check.problem
+    assert "(a|a)+$" in caplog.text and "refused" in caplog.text
+    assert validate("code", spec, "aaaa").ok  # the same pattern still accepts what it should

@@ -13,18 +13,17 @@ spliced into its text. The budget is the ``csbot`` Hypothesis profile of ``tests
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import hashlib
 import io
 import json
-import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from budget import within
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
@@ -36,26 +35,8 @@ from training.importers import load_examples
 from training.qa_data import load_qa
 
 #: The longest one read may take before it counts as a hang (generous: two shared cores, hostile sizes).
-BUDGET_SECONDS = 20
 
 
-class Hang(BaseException):
-    """Raised by the alarm inside a read that ran past its budget (a BaseException: no ``except Exception`` in
-    the code under test can swallow it)."""
-
-
-@contextlib.contextmanager
-def within(seconds: int = BUDGET_SECONDS) -> Iterator[None]:
-    def alarm(signum, frame):
-        raise Hang(f"still running after {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, alarm)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def digest(path: Path) -> dict[str, str]:

@@ -13,17 +13,16 @@ hostile fragment spliced into the text. The budget is the ``csbot`` Hypothesis p
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import hashlib
-import signal
 import string
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from budget import within
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
@@ -34,7 +33,6 @@ from csbot.errors import CsbotError
 from csbot.home import configs_dir
 from csbot.settings import Config, load_config
 
-BUDGET_SECONDS = 20
 HEALTH = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large]
 
 DEFAULT_CONFIG = (configs_dir() / "default.yaml").read_text(encoding="utf-8")
@@ -43,22 +41,6 @@ STORY_FILE = sorted((configs_dir() / "demo" / "stories").glob("*.yml"))[0]
 DEMO_STORIES = yaml.safe_load(STORY_FILE.read_text(encoding="utf-8"))
 
 
-class Hang(BaseException):
-    """Raised by the alarm inside a load that ran past its budget (no ``except Exception`` swallows it)."""
-
-
-@contextlib.contextmanager
-def within(seconds: int = BUDGET_SECONDS) -> Iterator[None]:
-    def alarm(signum, frame):
-        raise Hang(f"still running after {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, alarm)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def honours_the_contract(load: Callable[[Path], Any], path: Path) -> Any:
