@@ -21,8 +21,9 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from csbot.datafiles import MAX_DEPTH, read_text, value_problem
+from csbot.datafiles import read_text
 from csbot.errors import ConfigError, CsbotError, DataError
+from csbot.strict_json import MAX_DEPTH, value_problem
 
 #: The most values a YAML file may expand to once its aliases are followed (a config, domain or story file
 #: holds a few hundred; aliases can make a few lines expand to billions).

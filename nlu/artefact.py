@@ -15,7 +15,7 @@ Layout::
       training_config.json  the training options used
       metrics.json          dev metrics at the end of training
 
-Saving refuses an existing directory that is neither empty nor an NLU model (:func:`csbot.artefacts.check_out_dir`).
+Saving refuses an existing directory that is neither empty nor an NLU model (:func:`csbot.artefact_dirs.check_out_dir`).
 Loading verifies every checksum; models saved before the tokenizer files had checksums still load, and a
 tokenizer whose vocabulary is larger than the encoder's is refused either way.
 """
@@ -26,16 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from csbot.artefacts import (
-    ArtefactInfo,
-    ArtefactManifest,
-    atomic_directory,
-    check_files,
-    read_json,
-    sha256_file,
-    stamp,
-    write_json,
-)
+from csbot.artefact_dirs import atomic_directory
+from csbot.artefacts import ArtefactInfo, ArtefactManifest, check_files, read_json, sha256_file, stamp, write_json
 from csbot.artefacts import read_manifest as read_artefact_manifest
 from csbot.errors import ArtefactError
 from nlu.calibration import Calibration

@@ -12,7 +12,7 @@ Layout::
 
 :class:`~retrieval.qa_index.QAIndex` ``.save``, ``.load`` and ``.edit`` use these functions; every failure to
 read names the file at fault. The manifest's schema is :class:`IndexManifest`. Writing refuses an existing
-directory that is neither empty nor a Q&A index (:func:`csbot.artefacts.check_out_dir`); an edit (load, change,
+directory that is neither empty nor a Q&A index (:func:`csbot.artefact_dirs.check_out_dir`); an edit (load, change,
 save) holds :func:`index_lock`, the lock file ``.INDEX_DIR.lock`` beside the directory, so concurrent edits
 queue instead of losing one another's changes.
 """
@@ -27,17 +27,8 @@ from typing import Any
 
 from pydantic import Field
 
-from csbot.artefacts import (
-    ArtefactInfo,
-    ArtefactManifest,
-    artefact_lock,
-    atomic_directory,
-    check_files,
-    read_manifest,
-    sha256_file,
-    stamp,
-    write_json,
-)
+from csbot.artefact_dirs import artefact_lock, atomic_directory
+from csbot.artefacts import ArtefactInfo, ArtefactManifest, check_files, read_manifest, sha256_file, stamp, write_json
 from csbot.encoders import DEFAULT_ENCODER
 from csbot.errors import ArtefactError, ConfigError, EmbeddingMismatchError
 from retrieval.config import RetrievalConfig

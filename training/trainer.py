@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from csbot.artefacts import check_out_dir
+from csbot.artefact_dirs import check_out_dir
 from csbot.errors import TrainingError
 from nlu.artefact import ModelBundle, save_bundle
 from nlu.calibration import Calibration

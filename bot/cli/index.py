@@ -69,7 +69,7 @@ def build_command(qa_paths, data_format, out_dir, index_type, device, model, fin
     --out must be new, empty, or an index (replaced whole once the new one is complete); anything else is
     refused before any work, and nothing is deleted.
     """
-    from csbot.artefacts import check_out_dir
+    from csbot.artefact_dirs import check_out_dir
     from retrieval.embeddings import Embedder
     from retrieval.persistence import KIND
     from retrieval.qa_index import QAIndex

@@ -45,7 +45,7 @@ def train_command(
     """
     from rich.console import Console
 
-    from csbot.artefacts import check_out_dir
+    from csbot.artefact_dirs import check_out_dir
     from csbot.settings import load_config
     from training.data import load_dataset, stratified_split
     from training.trainer import Trainer

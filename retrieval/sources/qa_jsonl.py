@@ -6,8 +6,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from csbot.datafiles import first_line, has_suffix, jsonl_lines, loads_json
+from csbot.datafiles import first_line, has_suffix, jsonl_lines
 from csbot.errors import DataError
+from csbot.strict_json import loads_json
 from retrieval.records import QARecord
 
 from .base import QASource, record_from_mapping

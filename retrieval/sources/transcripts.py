@@ -13,19 +13,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from csbot.datafiles import (
-    csv_header,
-    csv_rows,
-    find_column,
-    first_line,
-    has_suffix,
-    json_item_lines,
-    jsonl_lines,
-    loads_json,
-    read_head,
-    read_json,
-)
+from csbot.datafiles import csv_header, csv_rows, find_column, first_line, has_suffix, jsonl_lines, read_head
 from csbot.errors import DataError
+from csbot.strict_json import json_item_lines, loads_json, read_json
 from retrieval.mining import Conversation, Turn, mine_pairs, normalise_role
 from retrieval.records import QARecord
 

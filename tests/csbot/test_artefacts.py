@@ -12,18 +12,8 @@ import time
 
 import pytest
 
-from csbot.artefacts import (
-    ArtefactManifest,
-    artefact_lock,
-    atomic_directory,
-    check_files,
-    check_out_dir,
-    lock_path,
-    read_manifest,
-    sha256_file,
-    stamp,
-    write_json,
-)
+from csbot.artefact_dirs import artefact_lock, atomic_directory, check_out_dir, lock_path
+from csbot.artefacts import ArtefactManifest, check_files, read_manifest, sha256_file, stamp, write_json
 from csbot.errors import ArtefactError, ConfigError
 
 
@@ -181,7 +171,7 @@ def test_the_lock_excludes_another_process(tmp_path):
     import sys
 
     target = tmp_path / "index"
-    code = ("import sys, time; from csbot.artefacts import artefact_lock\n"
+    code = ("import sys, time; from csbot.artefact_dirs import artefact_lock\n"
             "with artefact_lock(sys.argv[1]):\n    print('locked', flush=True); time.sleep(1.5)\n")
     child = subprocess.Popen([sys.executable, "-c", code, str(target)], stdout=subprocess.PIPE, text=True)
     try:

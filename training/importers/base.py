@@ -20,16 +20,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from csbot.datafiles import (  # noqa: F401 (the importers import them from here)
-    has_suffix,
-    json_line,
-    line_of_offset,
-    read_head,
-    read_json,
-    read_text,
-)
 from csbot.errors import DataError, EntitySpanError, UnknownFormatError
 from csbot.plugins import IMPORTERS
+from csbot.strict_json import read_json
 from nlu.schema import Example
 
 logger = logging.getLogger(__name__)

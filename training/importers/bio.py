@@ -7,10 +7,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from csbot.datafiles import read_text
 from csbot.errors import DataError
 from nlu.schema import EntitySpan, Example
 
-from .base import Importer, check_labels, check_spans, read_text
+from .base import Importer, check_labels, check_spans
 
 logger = logging.getLogger(__name__)
 

@@ -8,16 +8,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from csbot.datafiles import has_suffix, read_head
 from csbot.errors import DataError
+from csbot.strict_json import json_line
 from nlu.schema import Example
 
-from .base import (
-    Importer,
-    has_suffix,
-    json_line,
-    load_json,
-    read_head,
-)
+from .base import Importer, load_json
 
 logger = logging.getLogger(__name__)
 

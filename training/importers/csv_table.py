@@ -7,11 +7,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from csbot.datafiles import csv_rows, find_column
+from csbot.datafiles import csv_rows, find_column, has_suffix
 from csbot.errors import DataError
 from nlu.schema import Example
 
-from .base import Importer, check_labels, has_suffix
+from .base import Importer, check_labels
 
 logger = logging.getLogger(__name__)
 

@@ -7,11 +7,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from csbot.datafiles import jsonl_lines, loads_json
+from csbot.datafiles import has_suffix, jsonl_lines
 from csbot.errors import DataError
+from csbot.strict_json import loads_json
 from nlu.schema import Example
 
-from .base import Importer, check_labels, check_spans, has_suffix
+from .base import Importer, check_labels, check_spans
 
 logger = logging.getLogger(__name__)
 

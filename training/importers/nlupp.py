@@ -8,17 +8,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from csbot.datafiles import has_suffix, read_head
 from csbot.errors import DataError, EntitySpanError
+from csbot.strict_json import json_line
 from nlu.schema import MULTI_LABEL_SEPARATOR, EntitySpan, Example
 
-from .base import (
-    Importer,
-    check_spans,
-    has_suffix,
-    json_line,
-    load_json,
-    read_head,
-)
+from .base import Importer, check_spans, load_json
 
 logger = logging.getLogger(__name__)
 

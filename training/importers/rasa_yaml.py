@@ -12,10 +12,11 @@ from typing import Any
 import yaml
 
 from csbot.config import YAMLProblem, parse_yaml
+from csbot.datafiles import has_suffix, read_text
 from csbot.errors import DataError
 from nlu.schema import EntitySpan, Example
 
-from .base import Importer, check_spans, has_suffix, read_text
+from .base import Importer, check_spans
 
 logger = logging.getLogger(__name__)
 
