@@ -115,6 +115,11 @@ class BotApp:
         await self.store.close()
         self._started = False
 
+    @property
+    def started(self) -> bool:
+        """Whether :meth:`start` has completed and :meth:`stop` has not been called since."""
+        return self._started
+
     async def __aenter__(self) -> BotApp:
         await self.start()
         return self

@@ -1,4 +1,4 @@
-"""Sections ``bot`` and ``server`` of the config file: the assistant, its files, and how it is served.
+"""Sections ``bot``, ``server`` and ``channels`` of the config file: the assistant, its files, how it is served.
 
 The whole configuration, composed of these and the other packages' sections, is
 :class:`csbot.settings.Config`. Paths may start with ``{home}`` (runtime files, see :mod:`csbot.home`) or
@@ -6,6 +6,8 @@ The whole configuration, composed of these and the other packages' sections, is
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -26,11 +28,20 @@ class BotConfig(BaseModel):
 
 
 class ServerConfig(BaseModel):
-    """Section ``server``: how many worker processes serve the webhooks (they must share Redis)."""
+    """Section ``server``: where ``csbot serve`` listens, what requests it takes, how many workers (sharing Redis)."""
 
     model_config = ConfigDict(extra="forbid")
 
     workers: int = Field(1, ge=1, description="worker processes; more than one needs sessions.store: redis")
+    host: str = Field("127.0.0.1", min_length=1, description="the address to listen on (0.0.0.0: every interface)")
+    port: int = Field(5005, ge=0, le=65535, description="the TCP port to listen on (0: any free port)")
+    max_body_bytes: int = Field(64 * 1024, gt=0, description="a request body larger than this is refused (413)")
+    max_text_chars: int = Field(4000, gt=0, description="a message's text is cut to this many characters")
 
 
-__all__ = ["BotConfig", "ServerConfig"]
+#: Section ``channels``: each channel's name (``rest``, ``slack``, a dotted path) mapped to its own section (empty:
+#: every default), validated against that channel's ``config_model`` when ``csbot serve`` builds it.
+ChannelsConfig = dict[str, dict[str, Any] | None]
+
+
+__all__ = ["BotConfig", "ChannelsConfig", "ServerConfig"]

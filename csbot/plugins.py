@@ -107,6 +107,9 @@ POLICIES = Registry("policy", "bot.policy.base:Policy", {
 #: How customers reach the bot (``channels``).
 CHANNELS = Registry("channels", "bot.channels.base:InputChannel", {
     "repl": "bot.channels.repl:ReplChannel",
+    "rest": "bot.channels.rest:RestChannel",
+    "slack": "bot.channels.slack:SlackChannel",
+    "telegram": "bot.channels.telegram:TelegramChannel",
 })
 
 #: How a trained NLU model is run (``nlu.backend``).

@@ -25,7 +25,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError
 
-from bot.config import BotConfig, ServerConfig
+from bot.config import BotConfig, ChannelsConfig, ServerConfig
 from bot.sessions.config import REDIS_URL_ENV, SessionsConfig
 from bot.transcripts.config import TranscriptsConfig
 from csbot.config import apply_overrides, did_you_mean, read_config_file, validation_error
@@ -61,6 +61,8 @@ class Config(BaseModel):
     transcripts: TranscriptsConfig = TranscriptsConfig()
     bot: BotConfig = BotConfig()
     server: ServerConfig = ServerConfig()
+    #: channel name -> its section, validated against the channel's own model when ``csbot serve`` builds it
+    channels: ChannelsConfig = {}
 
     _source: Path | None = PrivateAttr(None)
     _home: Path | None = PrivateAttr(None)

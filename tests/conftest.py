@@ -252,3 +252,286 @@ def demo_models(tmp_path_factory):
                    show_progress=False, say=said.append)
     assert any("training one" in line for line in said) and any("indexing" in line for line in said), said
     return model, index
+
+
+# -- a stand-in for the Telegram Bot API --------------------------------------------------------------
+
+
+class TelegramStandIn:
+    """A small Bot API on a free loopback port, built from Telegram's public documentation.
+
+    ``POST /bot{token}/{method}`` takes JSON (or form) parameters and answers ``{"ok": true, "result": ...}``;
+    an unknown token is a 401 and an unknown method a 404, in Telegram's error shape. Every call that
+    reached it is in :attr:`calls` as ``(method, params)`` (failed ones too); :meth:`fail_next` makes the
+    next calls fail with a 500, or a 429 whose ``parameters.retry_after`` says how long to wait. It runs on
+    its own event loop in a thread, so both async tests and a CLI command (which runs its own loop) reach it.
+    """
+
+    METHODS = ("sendMessage", "answerCallbackQuery", "setWebhook")
+
+    def __init__(self, token: str = "123456:TEST-token") -> None:
+        import threading
+
+        self.token = token
+        self.port = _free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.calls: list[tuple[str, dict]] = []
+        self.failures: list[tuple[int, float | None]] = []
+        self._lock = threading.Lock()
+        self._loop = None
+        self._runner = None
+        self._thread = None
+        self._message_ids = 0
+
+    def fail_next(self, times: int, status: int = 500, retry_after: float | None = None) -> None:
+        """The next ``times`` calls (any method) fail with ``status`` (and ``retry_after`` on a 429)."""
+        with self._lock:
+            self.failures.extend([(status, retry_after)] * times)
+
+    def sent(self, method: str = "sendMessage") -> list[dict]:
+        """The parameters of every call of ``method`` that succeeded."""
+        with self._lock:
+            return [params for name, params in self.calls if name == method and not params.get("_failed")]
+
+    async def wait_for(self, method: str, count: int = 1, timeout: float = 10.0) -> list[dict]:
+        """The successful calls of ``method`` once there are at least ``count`` (fails after ``timeout``)."""
+        import asyncio
+        import time
+
+        deadline = time.monotonic() + timeout
+        while len(self.sent(method)) < count:
+            assert time.monotonic() < deadline, f"{method}: {len(self.sent(method))} of {count} calls in {timeout}s"
+            await asyncio.sleep(0.01)
+        return self.sent(method)
+
+    async def _handle(self, request):
+        from aiohttp import web
+
+        try:
+            params = await request.json() if request.content_type == "application/json" else dict(await request.post())
+        except ValueError:
+            params = None
+        method = request.match_info["method"]
+        if request.match_info["token"] != self.token:
+            return web.json_response({"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401)
+        if not isinstance(params, dict):
+            return web.json_response({"ok": False, "error_code": 400, "description": "Bad Request: bad body"}, status=400)
+        with self._lock:
+            failure = self.failures.pop(0) if self.failures else None
+            self.calls.append((method, {**params, "_failed": True} if failure else params))
+            if failure is None and method == "sendMessage":
+                self._message_ids += 1
+                message_id = self._message_ids
+        if failure is not None:
+            status, retry_after = failure
+            body = {"ok": False, "error_code": status, "description": {500: "Internal Server Error"}.get(status, "Bad Request")}
+            if status == 429:
+                body["description"] = f"Too Many Requests: retry after {retry_after}"
+                body["parameters"] = {"retry_after": retry_after}
+            return web.json_response(body, status=status)
+        if method not in self.METHODS:
+            return web.json_response({"ok": False, "error_code": 404, "description": "Not Found"}, status=404)
+        if method == "sendMessage":
+            if not params.get("chat_id") or not params.get("text"):
+                return web.json_response({"ok": False, "error_code": 400,
+                                          "description": "Bad Request: message text is empty"}, status=400)
+            for row in (params.get("reply_markup") or {}).get("inline_keyboard", []):
+                for button in row:
+                    if len(button.get("callback_data", "").encode()) > 64:
+                        return web.json_response({"ok": False, "error_code": 400,
+                                                  "description": "Bad Request: BUTTON_DATA_INVALID"}, status=400)
+            chat_id = params["chat_id"]
+            result = {"message_id": message_id, "date": 0, "text": params["text"],
+                      "chat": {"id": chat_id, "type": "private"}}
+            return web.json_response({"ok": True, "result": result})
+        return web.json_response({"ok": True, "result": True})
+
+    def start(self) -> None:
+        import asyncio
+        import threading
+
+        from aiohttp import web
+
+        started = threading.Event()
+
+        def serve() -> None:
+            self._loop = asyncio.new_event_loop()
+            app = web.Application()
+            app.router.add_post("/bot{token}/{method}", self._handle)
+            self._runner = web.AppRunner(app)
+            self._loop.run_until_complete(self._runner.setup())
+            self._loop.run_until_complete(web.TCPSite(self._runner, "127.0.0.1", self.port).start())
+            started.set()
+            self._loop.run_forever()
+            self._loop.run_until_complete(self._runner.cleanup())
+            self._loop.close()
+
+        self._thread = threading.Thread(target=serve, name="telegram-stand-in", daemon=True)
+        self._thread.start()
+        assert started.wait(10), "the Telegram stand-in did not start"
+
+    def stop(self) -> None:
+        if self._loop is not None and self._thread is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+
+
+@pytest.fixture
+def telegram_api():
+    """A running :class:`TelegramStandIn` (Bot API stand-in) of this test's own."""
+    server = TelegramStandIn()
+    server.start()
+    yield server
+    server.stop()
+
+
+# -- a stand-in for Slack's Web API on a free loopback port ------------------------------------------
+
+
+class SlackAPIStandIn:
+    """``chat.postMessage`` as Slack's Web API documents it, served from its own thread and event loop.
+
+    A call needs ``Authorization: Bearer {token}`` and a JSON body with ``channel`` and ``text`` or
+    ``blocks``; it answers ``{"ok": true, "channel", "ts", "message"}``, or ``{"ok": false, "error"}``
+    (HTTP 200) for a bad token or body. ``fail_next(n)`` answers the next ``n`` calls with HTTP 500,
+    ``rate_limit_next(n, retry_after)`` with 429, ``Retry-After`` and ``{"ok": false, "error": "ratelimited"}``.
+    ``attempts`` records every request (time, status), ``calls`` the JSON of every accepted post.
+    """
+
+    def __init__(self, token: str = "xoxb-test-token") -> None:
+        import threading
+
+        self.token = token
+        self.calls: list[dict] = []
+        self.attempts: list[tuple[float, int]] = []
+        self._failures: list[tuple[int, dict[str, str]]] = []
+        self._lock = threading.Lock()
+        self._ready = threading.Event()
+        self._loop = None
+        self._runner = None
+        self.port = 0
+        self._thread = threading.Thread(target=self._serve, name="slack-api-stand-in", daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api"
+
+    def fail_next(self, count: int, status: int = 500) -> None:
+        with self._lock:
+            self._failures += [(status, {})] * count
+
+    def rate_limit_next(self, count: int, retry_after: int = 1) -> None:
+        with self._lock:
+            self._failures += [(429, {"Retry-After": str(retry_after)})] * count
+
+    def reset(self) -> None:
+        with self._lock:
+            self.calls.clear()
+            self.attempts.clear()
+            self._failures.clear()
+
+    async def wait_for_calls(self, count: int, timeout: float = 10.0) -> list[dict]:
+        """The accepted calls once there are at least ``count`` (polled from the caller's event loop)."""
+        import asyncio
+        import time
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if len(self.calls) >= count:
+                    return list(self.calls)
+            await asyncio.sleep(0.01)
+        raise AssertionError(f"expected {count} chat.postMessage calls within {timeout}s, got {self.calls}")
+
+    async def _post_message(self, request):
+        import json
+        import time
+
+        from aiohttp import web
+
+        with self._lock:
+            failure = self._failures.pop(0) if self._failures else None
+            status = failure[0] if failure else 200
+            self.attempts.append((time.monotonic(), status))
+        if failure is not None:
+            error = "ratelimited" if status == 429 else "internal_error"
+            return web.json_response({"ok": False, "error": error}, status=status, headers=failure[1])
+        if request.headers.get("Authorization") != f"Bearer {self.token}":
+            return web.json_response({"ok": False, "error": "invalid_auth"})
+        try:
+            body = json.loads(await request.read())
+        except ValueError:
+            return web.json_response({"ok": False, "error": "invalid_json"})
+        if not isinstance(body, dict) or not body.get("channel"):
+            return web.json_response({"ok": False, "error": "channel_not_found"})
+        if not body.get("text") and not body.get("blocks"):
+            return web.json_response({"ok": False, "error": "no_text"})
+        ts = f"{time.time():.6f}"
+        with self._lock:
+            self.calls.append(body)
+        message = {"type": "message", "text": body.get("text", ""), "ts": ts, "bot_id": "B0STANDIN"}
+        if body.get("thread_ts"):
+            message["thread_ts"] = body["thread_ts"]
+        return web.json_response({"ok": True, "channel": body["channel"], "ts": ts, "message": message})
+
+    def _serve(self) -> None:
+        import asyncio
+
+        from aiohttp import web
+
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        app = web.Application()
+        app.router.add_post("/api/chat.postMessage", self._post_message)
+        self._runner = web.AppRunner(app, access_log=None)
+        loop.run_until_complete(self._runner.setup())
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        loop.run_until_complete(site.start())
+        self.port = self._runner.addresses[0][1]
+        self._ready.set()
+        loop.run_forever()
+        loop.run_until_complete(self._runner.cleanup())
+        loop.close()
+
+    def start(self) -> None:
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise RuntimeError("the Slack API stand-in did not start within 10 s")
+
+    def stop(self) -> None:
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+
+
+@pytest.fixture
+def slack_api():
+    """A running Slack Web API stand-in (``chat.postMessage``) of this test's own."""
+    server = SlackAPIStandIn()
+    server.start()
+    yield server
+    server.stop()
+
+
+# -- the webhook server (csbot serve's aiohttp application) on loopback ----------------------------
+
+
+@pytest.fixture
+def loopback_server():
+    """``async with loopback_server(web_app) as base_url:`` serves an aiohttp application on a free loopback
+    port, reached through real sockets (``http://127.0.0.1:PORT``); closed, channels stopped, on leaving.
+    Use it inside the test's own event loop (``asyncio.run``)."""
+    from contextlib import asynccontextmanager
+
+    from aiohttp.test_utils import TestServer
+
+    @asynccontextmanager
+    async def serve(web_app):
+        server = TestServer(web_app, host="127.0.0.1")
+        await server.start_server()
+        try:
+            yield f"http://127.0.0.1:{server.port}"
+        finally:
+            await server.close()
+
+    return serve
