@@ -22,7 +22,6 @@ when the conversation is in a thread.
 
 from __future__ import annotations
 
-import abc
 import asyncio
 import hashlib
 import hmac
@@ -38,13 +37,13 @@ from aiohttp import ClientError, ClientSession, ClientTimeout, web
 from pydantic import Field
 
 from bot.channels.base import OnMessage, OutputChannel
+from bot.channels.dedupe import EventDedupe, MemoryEventDedupe, RedisEventDedupe
 from bot.channels.webhook import ChannelConfig, WebhookChannel, secret_from_env
 from bot.messages import Button, Message, safe_text
 from csbot.errors import ConfigError, CsbotError, StoreError
-from csbot.redis_client import client_from_url, translate
 
 if TYPE_CHECKING:
-    import redis.asyncio as aioredis
+    pass
 
 logger = logging.getLogger(__name__)
 
@@ -86,66 +85,6 @@ class SlackConfig(ChannelConfig):
     retry_backoff_seconds: float = Field(0.5, ge=0)
     #: The longest ``Retry-After`` (and backoff) waited for before the next attempt.
     max_retry_delay_seconds: float = Field(60.0, ge=0)
-
-
-# -- the event-id store ----------------------------------------------------------------------------
-
-
-class EventDedupe(abc.ABC):
-    """Remembers handled event ids for a while, so a retried delivery is handled once."""
-
-    @abc.abstractmethod
-    async def claim(self, key: str) -> bool:
-        """True for the first claim of ``key`` within the TTL, False afterwards (atomically)."""
-
-    async def start(self) -> None:
-        """Connect (a bad URL or an unreachable server fails here)."""
-
-    async def close(self) -> None:
-        """Release connections."""
-
-
-class MemoryEventDedupe(EventDedupe):
-    """Event ids in this process, each forgotten ``ttl_seconds`` after its claim."""
-
-    def __init__(self, ttl_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self.ttl_seconds, self.clock = ttl_seconds, clock
-        self._expiry: dict[str, float] = {}
-
-    async def claim(self, key: str) -> bool:
-        now = self.clock()
-        if len(self._expiry) > 1024:
-            self._expiry = {k: t for k, t in self._expiry.items() if t > now}
-        expires = self._expiry.get(key)
-        if expires is not None and expires > now:
-            return False
-        self._expiry[key] = now + self.ttl_seconds
-        return True
-
-
-class RedisEventDedupe(EventDedupe):
-    """Event ids in Redis (``SET key NX EX ttl``), shared by every worker."""
-
-    PREFIX = "csbot:slack:event:"
-
-    def __init__(self, url: str, ttl_seconds: int, socket_timeout: float = 2.0) -> None:
-        self.url, self.ttl_seconds = url, ttl_seconds
-        self.client: aioredis.Redis = client_from_url(url, socket_timeout, setting="channels.slack.redis_url")
-
-    async def start(self) -> None:
-        try:
-            await self.client.ping()
-        except Exception as exc:  # every redis-py or socket error, translated
-            raise translate(exc, "slack event dedupe", self.url, "PING") from exc
-
-    async def claim(self, key: str) -> bool:
-        try:
-            return bool(await self.client.set(self.PREFIX + key, b"1", nx=True, ex=self.ttl_seconds))
-        except Exception as exc:  # every redis-py or socket error, translated
-            raise translate(exc, "slack event dedupe", self.url, "SET NX") from exc
-
-    async def close(self) -> None:
-        await self.client.aclose()
 
 
 # -- signatures ------------------------------------------------------------------------------------
@@ -315,7 +254,7 @@ class SlackChannel(WebhookChannel):
         self.config: SlackConfig = config
         self.signing_secret, self.clock = signing_secret, clock
         if dedupe is None:
-            dedupe = (RedisEventDedupe(config.redis_url, config.dedupe_ttl_seconds) if config.redis_url
+            dedupe = (RedisEventDedupe(config.redis_url, config.dedupe_ttl_seconds, channel="slack") if config.redis_url
                       else MemoryEventDedupe(config.dedupe_ttl_seconds))
         self.dedupe = dedupe
         self.output = SlackOutputChannel(config, bot_token)
@@ -469,9 +408,6 @@ class SlackChannel(WebhookChannel):
 __all__ = [
     "EVENTS_PATH",
     "INTERACTIVE_PATH",
-    "EventDedupe",
-    "MemoryEventDedupe",
-    "RedisEventDedupe",
     "SlackAPIError",
     "SlackChannel",
     "SlackConfig",

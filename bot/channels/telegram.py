@@ -31,7 +31,6 @@ import base64
 import hashlib
 import hmac
 import logging
-import time
 from collections import OrderedDict
 from typing import Any, ClassVar
 
@@ -39,6 +38,7 @@ from aiohttp import ClientConnectorError, ClientError, ClientSession, ClientTime
 from pydantic import Field
 
 from bot.channels.base import OnMessage, OutputChannel
+from bot.channels.dedupe import MemoryEventDedupe
 from bot.channels.webhook import ChannelConfig, WebhookChannel, secret_from_env
 from bot.messages import Button, Message, safe_text
 from csbot.errors import ConfigError, CsbotError
@@ -196,24 +196,6 @@ def _fit_text(text: str) -> str:
     return text if len(text) <= TEXT_LIMIT else text[: TEXT_LIMIT - 1] + "\u2026"
 
 
-class _Remembered:
-    """Keys remembered for ``ttl`` seconds, at most ``size`` of them (the oldest forgotten first)."""
-
-    def __init__(self, ttl: float, size: int, clock=time.monotonic) -> None:
-        self.ttl, self.size, self.clock = ttl, size, clock
-        self._expiry: OrderedDict[Any, float] = OrderedDict()
-
-    def add(self, key: Any) -> bool:
-        """Remember ``key``; False when it was remembered already."""
-        now = self.clock()
-        while self._expiry and (next(iter(self._expiry.values())) <= now or len(self._expiry) >= self.size):
-            self._expiry.popitem(last=False)
-        if key in self._expiry:
-            return False
-        self._expiry[key] = now + self.ttl
-        return True
-
-
 class TelegramOutputChannel(OutputChannel):
     """Sends replies with ``sendMessage``; buttons as an inline keyboard."""
 
@@ -273,7 +255,7 @@ class TelegramChannel(WebhookChannel):
         self._secret = secret_token.encode("utf-8")
         self.api = TelegramBotApi.from_config(config, bot_token)
         self.output = TelegramOutputChannel(self.api, config.memory_size)
-        self._seen = _Remembered(config.dedup_ttl_seconds, config.memory_size)
+        self._seen = MemoryEventDedupe(config.dedup_ttl_seconds, config.memory_size)
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = False
 
@@ -318,7 +300,7 @@ class TelegramChannel(WebhookChannel):
         if not isinstance(update, dict):
             return web.json_response({"error": "an update is a JSON object"}, status=400)
         update_id = update.get("update_id")
-        if isinstance(update_id, int) and not isinstance(update_id, bool) and not self._seen.add(update_id):
+        if isinstance(update_id, int) and not isinstance(update_id, bool) and not await self._seen.claim(str(update_id)):
             logger.debug("telegram update %s seen already; ignored", update_id)
             return web.Response(status=200)
         work = self._work_of(update)

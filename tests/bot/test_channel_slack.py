@@ -19,11 +19,10 @@ from aiohttp.test_utils import TestServer
 from test_dialogue import KeywordUnderstander
 
 from bot.app import BotApp
+from bot.channels.dedupe import MemoryEventDedupe, RedisEventDedupe
 from bot.channels.slack import (
     EVENTS_PATH,
     INTERACTIVE_PATH,
-    MemoryEventDedupe,
-    RedisEventDedupe,
     SlackAPIError,
     SlackChannel,
     SlackConfig,
@@ -300,7 +299,7 @@ def test_the_event_id_store_is_shared_by_workers_through_redis(slack_api, redis_
 
 def test_an_unreachable_redis_fails_at_start_with_a_clear_error():
     async def scenario():
-        dedupe = RedisEventDedupe("redis://127.0.0.1:1/0", ttl_seconds=60, socket_timeout=0.5)
+        dedupe = RedisEventDedupe("redis://127.0.0.1:1/0", ttl_seconds=60, channel="slack", socket_timeout=0.5)
         with pytest.raises(StoreUnavailableError, match="slack event dedupe"):
             await dedupe.start()
         await dedupe.close()
