@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from aiohttp import web
-from pydantic import ValidationError
 
 from bot.channels.base import OnMessage, OutputChannel
 from bot.channels.webhook import WebhookChannel
@@ -26,6 +25,7 @@ from bot.messages import Message, Reply
 from bot.server.errors import Handler, error_middleware
 from bot.server.metrics import ServerMetrics
 from bot.server.routes import server_routes
+from csbot.config import validated
 from csbot.errors import ConfigError
 from csbot.plugins import CHANNELS
 
@@ -86,12 +86,7 @@ def build_channels(channels: ChannelsConfig) -> list[WebhookChannel]:
         if not issubclass(cls, WebhookChannel):
             raise ConfigError(f"channels.{name}: the {name} channel is not a webhook channel and cannot be served "
                               f"by `csbot serve` (the terminal channel runs with `csbot chat`); remove it")
-        try:
-            settings = cls.config_model.model_validate(section or {})
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(part) for part in first["loc"])
-            raise ConfigError(f"channels.{name}{'.' + where if where else ''}: {first['msg']}") from exc
+        settings = validated(cls.config_model, section or {}, "config", prefix=f"channels.{name}")
         if settings.enabled:
             built.append(cls.from_config(settings))
     return built
