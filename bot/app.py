@@ -60,12 +60,13 @@ class BotApp:
         check_against_model(domain, model.labels.intents, paths.domain)
         retriever = None
         if (paths.index_dir / "csbot-index.json").is_file():
-            retriever = IndexRetriever(QAIndex.load(paths.index_dir, config.retrieval))
+            retriever = IndexRetriever(QAIndex.load(paths.index_dir, config.retrieval), max_batch=config.server.max_batch,
+                                       max_wait_ms=config.server.batch_window_ms)
         elif any(spec.retrieve for spec in domain.intents.values()):
             log.warning("no Q&A index in %s: questions for retrieval will get the fallback", paths.index_dir)
         store = create_store(config.sessions)
         sink = build_transcript_sink(config) if transcripts else None
-        nlu = ModelUnderstander(model)
+        nlu = ModelUnderstander(model, max_batch=config.server.max_batch, max_wait_ms=config.server.batch_window_ms)
         manager = DialogueManager(domain, nlu, store, retriever, sink,
                                   model_timeout_seconds=config.bot.model_timeout_seconds)
         return cls(config, domain, manager, store, nlu, retriever, sink)
