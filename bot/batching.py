@@ -25,63 +25,92 @@ class MicroBatcher(Generic[T, R]):
     number of results), the batch's items are run again one by one: each caller gets its own result, and
     only a caller whose item fails alone gets an exception (its own).
 
-    Every batch runs as a task the batcher keeps until it ends, so :meth:`drain` can wait for the calls in
+    At most one batch runs at a time: while it runs, the next one collects (up to ``max_batch`` items) and
+    starts as soon as it ends, so under load the batches grow instead of several small ones fighting over
+    the cores in parallel threads. ``max_batch=1`` is no batching: one call per item, one after the other.
+    ``on_batch(size)``, when given, is called on the event loop as each batch starts (metrics).
+
+    The running batch is a task the batcher keeps until it ends, so :meth:`drain` can wait for the calls in
     flight when the bot stops (nothing is fire-and-forget).
     """
 
-    def __init__(self, fn: Callable[[list[T]], Sequence[R]], max_batch: int = 32, max_wait_ms: float = 2.0) -> None:
+    def __init__(self, fn: Callable[[list[T]], Sequence[R]], max_batch: int = 32, max_wait_ms: float = 2.0,
+                 on_batch: Callable[[int], object] | None = None) -> None:
+        if max_batch < 1:
+            raise ValueError(f"max_batch must be at least 1, got {max_batch}")
         self.fn = fn
         self.max_batch = max_batch
         self.max_wait = max_wait_ms / 1000
+        self.on_batch = on_batch
         self._pending: list[tuple[T, asyncio.Future[R]]] = []
         self._timer: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._running: asyncio.Task[None] | None = None
         self.batches = 0
 
     async def submit(self, item: T) -> R:
         loop = asyncio.get_running_loop()
         if loop is not self._loop:
-            # A new event loop (``asyncio.run`` again): a timer and waiters an earlier loop left behind (its
-            # callers gave up before their batch ran) can never run or be answered there; drop them, or
-            # this loop's calls would wait for that dead timer forever.
-            self._loop, self._timer, self._pending, self._tasks = loop, None, [], set()
+            # A new event loop (``asyncio.run`` again): a timer, a batch task and waiters an earlier loop left
+            # behind (its callers gave up before their batch ran) can never run or be answered there; drop
+            # them, or this loop's calls would wait for that dead timer or task forever.
+            self._loop, self._timer, self._pending, self._running = loop, None, [], None
         future: asyncio.Future[R] = loop.create_future()
         self._pending.append((item, future))
-        if len(self._pending) >= self.max_batch:
-            self._flush()
-        elif self._timer is None:
-            self._timer = loop.call_later(self.max_wait, self._flush)
+        if self._running is None:
+            if len(self._pending) >= self.max_batch:
+                self._flush()
+            elif self._timer is None:
+                self._timer = loop.call_later(self.max_wait, self._flush)
+        # else: the running batch starts the next one when it ends
         return await future
 
     def _flush(self) -> None:
+        """Start the next batch now, unless one is running (it starts the next one when it ends)."""
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        if self._running is not None:
+            return
         batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]
-        if self._pending:
-            self._timer = asyncio.get_running_loop().call_later(self.max_wait, self._flush)
-        if batch:
-            self.batches += 1
-            task = asyncio.get_running_loop().create_task(self._run(batch))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+        if not batch:
+            return
+        self.batches += 1
+        if self.on_batch is not None:
+            try:
+                self.on_batch(len(batch))
+            except Exception:  # a metrics hook never costs a turn its answer
+                log.exception("the on_batch hook failed")
+        task = asyncio.get_running_loop().create_task(self._run(batch))
+        self._running = task
+        task.add_done_callback(self._batch_done)
+
+    def _batch_done(self, task: asyncio.Task[None]) -> None:
+        if self._running is task:
+            self._running = None
+            if self._pending:
+                self._flush()  # the items that collected meanwhile have waited long enough
+
+    @property
+    def running(self) -> bool:
+        """Whether a batch is running now."""
+        return self._running is not None
 
     @property
     def in_flight(self) -> int:
         """Batches running now plus items waiting for the next one."""
-        return len(self._tasks) + len(self._pending)
+        return int(self._running is not None) + len(self._pending)
 
     async def drain(self) -> None:
         """Run what is waiting now and wait until every batch in flight has answered its callers."""
         if self._loop is not asyncio.get_running_loop():
             return  # nothing of this loop is pending
-        if self._pending:
-            self._flush()
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
-            if self._pending:
+        while self._running is not None or self._pending:
+            if self._running is None:
                 self._flush()
+                if self._running is None:
+                    break  # only callers that gave up were waiting
+            await asyncio.gather(self._running, return_exceptions=True)
 
     async def _run(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
         loop = asyncio.get_running_loop()

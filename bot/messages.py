@@ -61,15 +61,27 @@ class Button:
 
 @dataclass
 class OutgoingMessage:
-    """One bubble of a reply: text and optional buttons."""
+    """One bubble of a reply: text, optional buttons, and optionally an image URL, an attachment (a URL or the
+    channel's own object) and custom JSON for channels that show them."""
 
     text: str
     buttons: list[Button] = field(default_factory=list)
+    image: str | None = None
+    attachment: str | dict[str, Any] | None = None
+    custom: dict[str, Any] | None = None
+
+    @property
+    def empty(self) -> bool:
+        """Nothing to send: no text, buttons, image, attachment or custom data."""
+        return not (self.text or self.buttons or self.image or self.attachment or self.custom)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"text": self.text}
         if self.buttons:
             out["buttons"] = [b.to_dict() for b in self.buttons]
+        for name in ("image", "attachment", "custom"):
+            if getattr(self, name) is not None:
+                out[name] = getattr(self, name)
         return out
 
 

@@ -113,7 +113,9 @@ class Renderer:
         state.variants[name] = index
         variant = variants[index]
         buttons = [Button(fill(b.title, values), fill(b.payload or b.title, values)) for b in variant.buttons]
-        return OutgoingMessage(fill(variant.text, values), buttons)
+        image = fill(variant.image, values) if variant.image else None
+        return OutgoingMessage(fill(variant.text, values), buttons, image=image, attachment=variant.attachment,
+                               custom=variant.custom)
 
     def text(self, text: str, state: SessionState, variables: dict[str, Any] | None = None) -> OutgoingMessage:
         """A message from one of the domain's own texts (a slot's prompt or ``invalid`` text); ``variables``

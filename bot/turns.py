@@ -154,9 +154,12 @@ class Timings:
     total_ms: float = 0.0
     nlu_ms: float | None = None
     retrieval_ms: float | None = None
+    #: taking the session's lock and loading its state, then saving it and releasing the lock
+    store_ms: float | None = None
 
     def to_dict(self) -> dict[str, float | None]:
-        return {"total_ms": self.total_ms, "nlu_ms": self.nlu_ms, "retrieval_ms": self.retrieval_ms}
+        return {"total_ms": self.total_ms, "nlu_ms": self.nlu_ms, "retrieval_ms": self.retrieval_ms,
+                "store_ms": self.store_ms}
 
 
 @dataclass(frozen=True)

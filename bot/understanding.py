@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from bot.batching import MicroBatcher
@@ -39,6 +40,9 @@ class Understander(abc.ABC):
     async def close(self) -> None:
         """Finish the parses in flight (the bot is stopping); nothing new is submitted afterwards."""
 
+    def observe_batches(self, callback: Callable[[int], object] | None) -> None:
+        """Have ``callback(size)`` called as each batched model call starts (metrics); no-op when not batched."""
+
 
 class Retriever(abc.ABC):
     """Finds past answers close to a message."""
@@ -60,6 +64,9 @@ class Retriever(abc.ABC):
     async def close(self) -> None:
         """Finish the searches in flight (the bot is stopping)."""
 
+    def observe_batches(self, callback: Callable[[int], object] | None) -> None:
+        """Have ``callback(size)`` called as each batched model call starts (metrics); no-op when not batched."""
+
 
 class ModelUnderstander(Understander):
     """An :class:`~nlu.inference.NLUModel` behind a micro-batcher, run off the event loop."""
@@ -73,6 +80,9 @@ class ModelUnderstander(Understander):
 
     async def close(self) -> None:
         await self._batcher.drain()
+
+    def observe_batches(self, callback: Callable[[int], object] | None) -> None:
+        self._batcher.on_batch = callback
 
     @property
     def version(self) -> str:
@@ -100,6 +110,9 @@ class IndexRetriever(Retriever):
 
     async def close(self) -> None:
         await self._batcher.drain()
+
+    def observe_batches(self, callback: Callable[[int], object] | None) -> None:
+        self._batcher.on_batch = callback
 
     @property
     def version(self) -> str:

@@ -18,10 +18,12 @@ the boundary with ``raise ... from exc`` so the CLI can print one clear line and
     ├── RetrievalError               the Q&A index cannot be built, changed or searched
     │   ├── EmbeddingMismatchError   the index was built with another embedding model than configured
     │   └── UnknownRecordError       a Q&A record id is not in the index
-    └── StoreError                   session state or transcripts cannot be read or written
-        ├── StoreUnavailableError    the store (Redis) does not answer or fails mid-conversation
-        ├── LockTimeoutError         a session stayed locked by another turn for too long
-        └── CorruptStateError        a stored session state cannot be read back (the turn starts over)
+    ├── StoreError                   session state or transcripts cannot be read or written
+    │   ├── StoreUnavailableError    the store (Redis) does not answer or fails mid-conversation
+    │   ├── LockTimeoutError         a session stayed locked by another turn for too long
+    │   └── CorruptStateError        a stored session state cannot be read back (the turn starts over)
+    └── DeliveryError                a message could not be delivered to a customer through its channel
+        └── UnreachableError         the channel cannot reach a customer outside a request (REST has no push)
 """
 
 from __future__ import annotations
@@ -135,12 +137,23 @@ class CorruptStateError(StoreError):
         self.session_id = session_id
 
 
+class DeliveryError(CsbotError):
+    """A message could not be delivered to a customer: the platform refused it, or it kept failing after
+    every retry. The channel's own errors (Slack, Telegram) derive from it, so the app can record the reason."""
+
+
+class UnreachableError(DeliveryError):
+    """The conversation's channel cannot reach the customer outside a request (REST answers only in the
+    response to the customer's own message), or no channel is registered for it."""
+
+
 __all__ = [
     "ArtefactError",
     "ConfigError",
     "CorruptStateError",
     "CsbotError",
     "DataError",
+    "DeliveryError",
     "EncoderNotFoundError",
     "EntitySpanError",
     "IncompatibleArtefactError",
@@ -153,4 +166,5 @@ __all__ = [
     "TrainingError",
     "UnknownFormatError",
     "UnknownRecordError",
+    "UnreachableError",
 ]

@@ -535,3 +535,206 @@ def loopback_server():
             await server.close()
 
     return serve
+
+
+# -- a real three-node Redis Cluster on loopback ----------------------------------------------------
+
+
+class RedisClusterNode(RedisServer):
+    """A ``redis-server --cluster-enabled yes`` child process on 127.0.0.1 (no persistence); its cluster bus
+    gets a free port of its own (the default, port + 10000, may be taken or past 65535)."""
+
+    def __init__(self, directory: Path) -> None:
+        super().__init__(directory)
+        self.bus_port = _free_port()
+
+    def start(self) -> None:
+        import subprocess
+        import time
+
+        self.process = subprocess.Popen(
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", str(self.directory), "--protected-mode", "no", "--cluster-enabled", "yes",
+             "--cluster-config-file", f"nodes-{self.port}.conf", "--cluster-node-timeout", "5000",
+             "--cluster-port", str(self.bus_port)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while not self.ping():
+            if self.process.poll() is not None:
+                raise RuntimeError(f"redis-server (cluster node) exited with code {self.process.returncode}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"redis-server (cluster node) did not answer on port {self.port} within 10 s")
+            time.sleep(0.02)
+
+    def command(self, *words: str) -> str:
+        """One inline command's reply as text (enough for CLUSTER INFO, FLUSHALL, CLUSTER KEYSLOT)."""
+        import subprocess
+
+        return subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", str(self.port), *words],
+                              capture_output=True, text=True, timeout=10, check=True).stdout
+
+
+class RedisClusterServers:
+    """Three :class:`RedisClusterNode` primaries (no replicas) joined into one cluster that covers every slot.
+
+    ``url`` lists every node (``redis+cluster://127.0.0.1:P1,127.0.0.1:P2,127.0.0.1:P3/``), ``seed_url`` names
+    one (``redis://127.0.0.1:P1/0?cluster=true``); ``ports`` are the nodes' ports.
+    """
+
+    def __init__(self, directory: Path, size: int = 3) -> None:
+        self.nodes = []
+        for i in range(size):
+            (directory / f"node{i}").mkdir()
+            self.nodes.append(RedisClusterNode(directory / f"node{i}"))
+
+    @property
+    def ports(self) -> list[int]:
+        return [node.port for node in self.nodes]
+
+    @property
+    def url(self) -> str:
+        return "redis+cluster://" + ",".join(f"127.0.0.1:{port}" for port in self.ports) + "/"
+
+    @property
+    def seed_url(self) -> str:
+        return f"redis://127.0.0.1:{self.ports[0]}/0?cluster=true"
+
+    def start(self) -> None:
+        import subprocess
+        import time
+
+        for node in self.nodes:
+            node.start()
+        subprocess.run(["redis-cli", "--cluster", "create", *(f"127.0.0.1:{port}" for port in self.ports),
+                        "--cluster-replicas", "0", "--cluster-yes"],
+                       capture_output=True, text=True, timeout=60, check=True)
+        deadline = time.monotonic() + 30
+        while not all(self._ready(node) for node in self.nodes):
+            if time.monotonic() > deadline:
+                raise RuntimeError("the Redis Cluster did not reach cluster_state:ok within 30 s: "
+                                   + " | ".join(node.command("CLUSTER", "INFO")[:200] for node in self.nodes))
+            time.sleep(0.05)
+
+    def _ready(self, node: RedisClusterNode) -> bool:
+        info = node.command("CLUSTER", "INFO")
+        return "cluster_state:ok" in info and f"cluster_known_nodes:{len(self.nodes)}" in info
+
+    def keyslot(self, key: str) -> int:
+        return int(self.nodes[0].command("CLUSTER", "KEYSLOT", key).strip())
+
+    def flush(self) -> None:
+        for node in self.nodes:
+            node.flush()
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory):
+    """A real three-node Redis Cluster on loopback for the test session (flushed per test by
+    ``redis_cluster_url``); like ``redis_server`` it needs ``redis-server`` and ``redis-cli`` installed."""
+    cluster = RedisClusterServers(tmp_path_factory.mktemp("redis-cluster"))
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def redis_cluster_url(redis_cluster) -> str:
+    """The ``redis+cluster://`` URL of the running cluster, every node flushed first."""
+    redis_cluster.flush()
+    return redis_cluster.url
+
+
+# -- a stand-in for a helpdesk receiving hand-over notifications (the outgoing hand-over webhook) ----------
+
+
+class HelpdeskStandIn:
+    """``POST /hooks/csbot`` on a free loopback port, in its own thread and event loop.
+
+    Every request is kept in :attr:`received` as ``(status answered, headers, raw body)``; :meth:`answer_next`
+    scripts the next answers (status and headers, e.g. a 500, or a 429 with ``Retry-After``); afterwards it
+    answers 200. :meth:`delivered` gives the bodies it accepted (2xx).
+    """
+
+    def __init__(self) -> None:
+        import threading
+
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}/hooks/csbot"
+        self.received: list[tuple[int, dict, bytes]] = []
+        self.script: list[tuple[int, dict]] = []
+        self._lock = threading.Lock()
+        self._loop = None
+        self._thread = None
+
+    def answer_next(self, status: int, headers: dict | None = None, times: int = 1) -> None:
+        with self._lock:
+            self.script.extend([(status, dict(headers or {}))] * times)
+
+    def delivered(self) -> list[bytes]:
+        with self._lock:
+            return [body for status, _, body in self.received if 200 <= status < 300]
+
+    async def wait_for(self, count: int = 1, timeout: float = 10.0) -> list[bytes]:
+        """The accepted bodies once there are at least ``count`` (fails after ``timeout``)."""
+        import asyncio
+        import time
+
+        deadline = time.monotonic() + timeout
+        while len(self.delivered()) < count:
+            assert time.monotonic() < deadline, f"helpdesk: {len(self.delivered())} of {count} deliveries in {timeout}s"
+            await asyncio.sleep(0.01)
+        return self.delivered()
+
+    async def _handle(self, request):
+        from aiohttp import web
+
+        body = await request.read()
+        with self._lock:
+            status, headers = self.script.pop(0) if self.script else (200, {})
+            self.received.append((status, dict(request.headers), body))
+        return web.json_response({"ok": 200 <= status < 300}, status=status, headers=headers)
+
+    def start(self) -> None:
+        import asyncio
+        import threading
+
+        from aiohttp import web
+
+        started = threading.Event()
+
+        def serve() -> None:
+            self._loop = asyncio.new_event_loop()
+            app = web.Application()
+            app.router.add_post("/hooks/csbot", self._handle)
+            runner = web.AppRunner(app)
+            self._loop.run_until_complete(runner.setup())
+            self._loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", self.port).start())
+            started.set()
+            self._loop.run_forever()
+            self._loop.run_until_complete(runner.cleanup())
+            self._loop.close()
+
+        self._thread = threading.Thread(target=serve, name="helpdesk-stand-in", daemon=True)
+        self._thread.start()
+        assert started.wait(10), "the helpdesk stand-in did not start"
+
+    def stop(self) -> None:
+        if self._loop is not None and self._thread is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+
+
+@pytest.fixture
+def helpdesk():
+    """A running :class:`HelpdeskStandIn` of this test's own."""
+    server = HelpdeskStandIn()
+    server.start()
+    yield server
+    server.stop()

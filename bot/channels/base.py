@@ -16,7 +16,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from bot.messages import Button, Message, OutgoingMessage, Reply
 
@@ -40,11 +40,13 @@ class OutputChannel(abc.ABC):
         await self.send_text(recipient_id, "\n".join(line for line in lines if line))
 
     async def send_message(self, recipient_id: str, message: OutgoingMessage) -> None:
-        """One bubble: buttons when it has some, plain text otherwise."""
+        """One bubble: buttons when it has some, plain text otherwise; an image or attachment URL follows the
+        text as a link (a channel that shows them overrides this); custom data is for channels that know it."""
+        text = "\n".join(part for part in (message.text, *_links(message)) if part)
         if message.buttons:
-            await self.send_buttons(recipient_id, message.text, message.buttons)
-        elif message.text:
-            await self.send_text(recipient_id, message.text)
+            await self.send_buttons(recipient_id, text, message.buttons)
+        elif text:
+            await self.send_text(recipient_id, text)
 
     async def send_reply(self, recipient_id: str, reply: Reply) -> None:
         """Every bubble of a reply, in order."""
@@ -52,13 +54,22 @@ class OutputChannel(abc.ABC):
             await self.send_message(recipient_id, message)
 
 
+def _links(message: OutgoingMessage) -> list[str]:
+    """The image and attachment of a message as URLs to show after its text (an attachment object has none)."""
+    return [url for url in (message.image, message.attachment) if isinstance(url, str)]
+
+
 @dataclass
 class SentMessage:
-    """What a :class:`CollectingOutputChannel` recorded: recipient, text and buttons of one bubble."""
+    """What a :class:`CollectingOutputChannel` recorded: recipient, text and buttons of one bubble, and its
+    image, attachment and custom data."""
 
     recipient_id: str
     text: str
     buttons: list[Button] = field(default_factory=list)
+    image: str | None = None
+    attachment: str | dict[str, Any] | None = None
+    custom: dict[str, Any] | None = None
 
 
 class CollectingOutputChannel(OutputChannel):
@@ -74,6 +85,11 @@ class CollectingOutputChannel(OutputChannel):
 
     async def send_buttons(self, recipient_id: str, text: str, buttons: list[Button]) -> None:
         self.messages.append(SentMessage(recipient_id, text, list(buttons)))
+
+    async def send_message(self, recipient_id: str, message: OutgoingMessage) -> None:
+        """Records the whole bubble: text, buttons, image, attachment and custom data."""
+        self.messages.append(SentMessage(recipient_id, message.text, list(message.buttons), message.image,
+                                         message.attachment, message.custom))
 
     def take(self) -> list[SentMessage]:
         """The messages recorded so far, emptying the record."""

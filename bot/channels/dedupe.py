@@ -18,6 +18,7 @@ from csbot.redis_client import client_from_url, translate
 
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
+    from redis.asyncio.cluster import RedisCluster
 
 
 class EventDedupe(abc.ABC):
@@ -54,12 +55,15 @@ class MemoryEventDedupe(EventDedupe):
 
 
 class RedisEventDedupe(EventDedupe):
-    """Ids in Redis (``SET csbot:{channel}:event:{id} 1 NX EX ttl``), shared by every worker of ``channel``."""
+    """Ids in Redis (``SET csbot:{channel}:event:{id} 1 NX EX ttl``), shared by every worker of ``channel``.
+
+    ``url`` may name a Redis Cluster (``redis+cluster://...``, see :mod:`csbot.redis_client`): each claim is
+    one key, so the ids spread over the cluster's nodes."""
 
     def __init__(self, url: str, ttl_seconds: int, *, channel: str, socket_timeout: float = 2.0) -> None:
         self.url, self.ttl_seconds = url, ttl_seconds
         self.prefix, self.where = f"csbot:{channel}:event:", f"{channel} event dedupe"
-        self.client: aioredis.Redis = client_from_url(url, socket_timeout, setting=f"channels.{channel}.redis_url")
+        self.client: aioredis.Redis | RedisCluster = client_from_url(url, socket_timeout, setting=f"channels.{channel}.redis_url")
 
     async def start(self) -> None:
         try:

@@ -9,8 +9,8 @@ Options (section ``channels.rest``, :class:`RestConfig`): ``token_env`` names th
 holding a bearer token the webhook then requires (``Authorization: Bearer ...``, compared in constant
 time); ``cors_origins`` lists the web origins a browser widget may call from (``"*"``: any).
 
-REST is request/response: the bot cannot reach a REST customer later, so messages sent to a REST
-conversation outside a request (``BotApp.send_to``) are logged and dropped.
+REST is request/response: the bot cannot reach a REST customer later, so a message sent to a REST
+conversation outside a request (``BotApp.send_to``) raises :class:`~csbot.errors.UnreachableError`.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from bot.channels.base import CollectingOutputChannel, OnMessage, OutputChannel,
 from bot.channels.webhook import ChannelConfig, WebhookChannel, secret_from_env
 from bot.messages import Message, safe_text
 from bot.server.errors import RequestError, read_json_body
+from csbot.errors import UnreachableError
 
 log = logging.getLogger(__name__)
 
@@ -57,19 +58,26 @@ class RestCollector(CollectingOutputChannel):
 
 
 class RestLaterOutput(OutputChannel):
-    """The REST channel's output outside a request: nowhere to send, so logged and dropped."""
+    """The REST channel's output outside a request: nowhere to send, so every send raises
+    :class:`~csbot.errors.UnreachableError` (the caller records it; nothing is reported as sent)."""
 
     name: ClassVar[str] = "rest"
 
     async def send_text(self, recipient_id: str, text: str) -> None:
-        log.warning("rest: cannot reach %s outside a request (REST has no push); dropped: %.80s", recipient_id, text)
+        raise UnreachableError(f"rest: cannot reach {recipient_id} outside a request: REST has no push, the customer "
+                               "sees a message only in the answer to their own next message")
 
 
 def bubble(sent: SentMessage) -> dict[str, Any]:
     """One recorded message in Rasa's REST response format."""
-    out: dict[str, Any] = {"recipient_id": sent.recipient_id, "text": sent.text}
+    out: dict[str, Any] = {"recipient_id": sent.recipient_id}
+    if sent.text:
+        out["text"] = sent.text
     if sent.buttons:
         out["buttons"] = [button.to_dict() for button in sent.buttons]
+    for name in ("image", "attachment", "custom"):
+        if getattr(sent, name) is not None:
+            out[name] = getattr(sent, name)
     return out
 
 

@@ -40,7 +40,7 @@ from bot.channels.base import OnMessage, OutputChannel
 from bot.channels.dedupe import EventDedupe, MemoryEventDedupe, RedisEventDedupe
 from bot.channels.webhook import ChannelConfig, WebhookChannel, secret_from_env
 from bot.messages import Button, Message, safe_text
-from csbot.errors import ConfigError, CsbotError, StoreError
+from csbot.errors import ConfigError, DeliveryError, StoreError
 
 if TYPE_CHECKING:
     pass
@@ -60,7 +60,7 @@ ACTION_PREFIX = "csbot_button_"
 _LEADING_MENTIONS = re.compile(r"^(\s*<@[A-Z0-9]+(\|[^>]*)?>)+\s*")
 
 
-class SlackAPIError(CsbotError):
+class SlackAPIError(DeliveryError):
     """A Slack Web API call failed for good (refused, or still failing after every retry)."""
 
 

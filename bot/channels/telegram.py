@@ -41,7 +41,7 @@ from bot.channels.base import OnMessage, OutputChannel
 from bot.channels.dedupe import MemoryEventDedupe
 from bot.channels.webhook import ChannelConfig, WebhookChannel, secret_from_env
 from bot.messages import Button, Message, safe_text
-from csbot.errors import ConfigError, CsbotError
+from csbot.errors import ConfigError, DeliveryError
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ class TelegramConfig(ChannelConfig):
     memory_size: int = Field(10_000, ge=1)
 
 
-class TelegramApiError(CsbotError):
+class TelegramApiError(DeliveryError):
     """A Bot API call failed for good: a 4xx other than 429, or still failing after every retry."""
 
     def __init__(self, method: str, status: int | None, description: str) -> None:

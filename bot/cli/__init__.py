@@ -48,7 +48,7 @@ def cli(ctx: click.Context, verbose: bool, home: str | None) -> None:
 
 
 def _register() -> None:
-    from bot.cli import chat, data, index, nlu, serve, test, train, transcripts
+    from bot.cli import chat, data, index, nlu, prepare, serve, test, train, transcripts
 
     cli.add_command(train.train_command)
     cli.add_command(train.evaluate_command)
@@ -56,6 +56,7 @@ def _register() -> None:
     cli.add_command(data.data_group)
     cli.add_command(index.index_group)
     cli.add_command(chat.chat_command)
+    cli.add_command(prepare.prepare_command)
     cli.add_command(serve.serve_command)
     cli.add_command(test.test_group)
     cli.add_command(transcripts.transcripts_group)

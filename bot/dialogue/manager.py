@@ -90,8 +90,11 @@ class DialogueManager:
             parse, nlu_failure = await self._parse(message.session_id, text)
             nlu_ms = _ms_since(started)
         state: SessionState | None = None
+        store_ms: float | None = None
         try:
+            locking = time.perf_counter()
             async with self.store.transaction(message.session_id) as state:
+                store_ms = _ms_since(locking)
                 self._check_fits_domain(state)
                 state.channel, state.recipient_id = message.channel, message.recipient_id
                 turn = Turn(state, self.domain, self.renderer)
@@ -108,6 +111,8 @@ class DialogueManager:
                     intent=parse.intent.name if parse else None, completed=turn.completed,
                     slots=dict(turn.completed_slots) if turn.completed is not None else None,
                 ))
+                saving = time.perf_counter()
+            store_ms = (store_ms or 0.0) + _ms_since(saving)
             if self._store_down:
                 log.warning("the session store answers again")
                 self._store_down = False
@@ -124,8 +129,8 @@ class DialogueManager:
                           exc.__class__.__name__, exc)
             state = None
             turn = self._apology(message.session_id, ReasonCode.TURN_FAILED, f"turn failed: {exc.__class__.__name__}")
-        reply = Reply([m for m in turn.messages if m.text or m.buttons], turn.source, turn.handoff)
-        reply.details = self._details(parse, turn, state, Timings(_ms_since(started), nlu_ms, turn.retrieval_ms))
+        reply = Reply([m for m in turn.messages if not m.empty], turn.source, turn.handoff)
+        reply.details = self._details(parse, turn, state, Timings(_ms_since(started), nlu_ms, turn.retrieval_ms, store_ms))
         await self._log(message, text, parse, reply, state)
         return reply
 

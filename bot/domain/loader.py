@@ -184,6 +184,8 @@ def check_domain(domain: Domain, path: str | Path) -> None:
             raise DomainError(path, f"templates.{name}", "a template needs at least one variant")
         for index, variant in enumerate(variants):
             _check_fields(variant.text, known, path, f"templates.{name}[{index}].text", provided)
+            if variant.image:
+                _check_fields(variant.image, known, path, f"templates.{name}[{index}].image", provided)
             for number, button in enumerate(variant.buttons):
                 for part in ("title", "payload"):
                     _check_fields(getattr(button, part) or "", known, path,

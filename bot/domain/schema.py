@@ -6,9 +6,9 @@ checks what a schema cannot (placeholders, regexes, dotted paths, the model's in
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 SlotType = Literal["text", "number", "email", "date", "order_number", "phone", "any"]
 
@@ -41,10 +41,21 @@ class ButtonSpec(_Strict):
 
 
 class VariantSpec(_Strict):
-    """One wording of a template; placeholders ``{name}`` take slots and action variables."""
+    """One wording of a template; placeholders ``{name}`` take slots and action variables (in ``text``, button
+    titles and payloads, and ``image``). ``image``, ``attachment`` and ``custom`` are passed to channels that
+    show them (REST sends them as Rasa does); others send the image or attachment as a link after the text."""
 
-    text: str
+    text: str = ""
     buttons: list[ButtonSpec] = Field(default_factory=list)
+    image: str | None = Field(None, min_length=1, description="an image URL")
+    attachment: str | dict[str, Any] | None = Field(None, description="a file URL, or the channel's own attachment object")
+    custom: dict[str, Any] | None = Field(None, description="a JSON object passed to the channel as is")
+
+    @model_validator(mode="after")
+    def _says_something(self) -> VariantSpec:
+        if not (self.text or self.buttons or self.image or self.attachment or self.custom):
+            raise ValueError("a template variant needs text, buttons, an image, an attachment or custom data")
+        return self
 
 
 class IntentSpec(_Strict):

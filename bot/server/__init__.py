@@ -1,7 +1,9 @@
 """The webhook server of ``csbot serve``: health, readiness, versions, metrics and every enabled channel's routes.
 
 :func:`build_app` makes the aiohttp application from a :class:`~bot.app.BotApp` and the webhook channels
-:func:`build_channels` builds from the config; :func:`run_server` serves it until SIGINT or SIGTERM.
+:func:`build_channels` builds from the config; :func:`run_server` serves it until SIGINT or SIGTERM, and
+:func:`bot.server.workers.run_workers` runs several such servers on one port. The agent API is in :mod:`bot.server.agents`, the
+hand-over webhook in :mod:`bot.server.notify`, the turn queue and rate limits in :mod:`bot.server.limits`.
 Every error is a JSON body (:mod:`bot.server.errors`); channels read their bodies with :func:`read_json_body`.
 """
 

@@ -22,7 +22,9 @@ from bot.channels.base import OnMessage, OutputChannel
 from bot.channels.webhook import WebhookChannel
 from bot.config import ChannelsConfig, ServerConfig
 from bot.messages import Message, Reply
+from bot.server.agents import mount_agents
 from bot.server.errors import Handler, error_middleware
+from bot.server.limits import RateLimiter, TurnGate, create_limiter
 from bot.server.metrics import ServerMetrics
 from bot.server.routes import server_routes
 from csbot.config import validated
@@ -50,6 +52,8 @@ class ServerState:
     metrics: ServerMetrics = field(default_factory=ServerMetrics)
     #: which channel each mounted route belongs to (the label of its requests)
     route_channels: dict[AbstractRoute, str] = field(default_factory=dict)
+    #: the bounded queue and the rate limit in front of the bot (set by :func:`build_app`)
+    gate: TurnGate | None = None
 
     def ready(self) -> bool:
         """Whether the bot has started: model, index and store usable."""
@@ -66,9 +70,12 @@ class ServerState:
             if len(message.text) > limit:
                 log.info("session %s: a message of %d characters cut to %d", message.session_id, len(message.text), limit)
                 message.text = message.text[:limit]
-            started = time.perf_counter()
-            reply = await self.bot.handle(message, output)
-            self.metrics.turn(message.channel, reply, time.perf_counter() - started)
+            if self.gate is None:
+                self.gate = TurnGate(self.config, None, self.metrics)
+            async with self.gate.admit(message):  # 503 when the queue is full, 429 over the rate limit
+                started = time.perf_counter()
+                reply = await self.bot.handle(message, output)
+                self.metrics.turn(message.channel, reply, time.perf_counter() - started)
             return reply
 
         return on_message
@@ -92,10 +99,21 @@ def build_channels(channels: ChannelsConfig) -> list[WebhookChannel]:
     return built
 
 
-def build_app(bot: BotApp, channels: list[WebhookChannel], config: ServerConfig | None = None) -> web.Application:
-    """The aiohttp application serving ``channels`` with ``bot`` (start the bot before serving)."""
+def build_app(bot: BotApp, channels: list[WebhookChannel], config: ServerConfig | None = None, *,
+              limiter: RateLimiter | None = None) -> web.Application:
+    """The aiohttp application serving ``channels`` with ``bot`` (start the bot before serving).
+
+    ``limiter``: the per-sender rate limit; by default the one ``config.rate_limit_per_minute`` and the bot's
+    session store call for (:func:`~bot.server.limits.create_limiter`).
+    """
     config = config or ServerConfig()
     state = ServerState(bot, config, list(channels))
+    if limiter is None:
+        limiter = create_limiter(config.rate_limit_per_minute, bot.config.sessions if bot.config else None)
+    state.gate = TurnGate(config, limiter, state.metrics)
+    bot.nlu.observe_batches(lambda size: state.metrics.batch("nlu", size))
+    if bot.retriever is not None:
+        bot.retriever.observe_batches(lambda size: state.metrics.batch("retrieval", size))
 
     @web.middleware
     async def count_requests(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -106,6 +124,7 @@ def build_app(bot: BotApp, channels: list[WebhookChannel], config: ServerConfig 
     app = web.Application(client_max_size=config.max_body_bytes, middlewares=[count_requests, error_middleware])
     app[STATE] = state
     app.router.add_routes(server_routes(state))
+    mount_agents(app, state, config.agents)  # /conversations and the hand-over webhook
     on_message = state.on_message()
     names: set[str] = set()
     for channel in state.channels:
@@ -127,8 +146,13 @@ def build_app(bot: BotApp, channels: list[WebhookChannel], config: ServerConfig 
             except Exception as exc:  # noqa: BLE001 - stop the others too; the first failure is logged
                 log.warning("stopping the %s channel: %s: %s", channel.name, exc.__class__.__name__, exc)
 
+    async def close_gate(app: web.Application) -> None:
+        if state.gate is not None:
+            await state.gate.close()
+
     app.on_startup.append(start_channels)
     app.on_cleanup.append(stop_channels)
+    app.on_cleanup.append(close_gate)
     return app
 
 

@@ -1,13 +1,25 @@
 """The Redis session store: what ``csbot serve`` uses so that several workers share conversations.
 
-Keys (``namespace`` keeps several bots apart on one Redis):
+Keys (``namespace`` keeps several bots apart on one Redis; ``<tag>`` is :func:`slot_tag` of the id):
 
-- ``{namespace}:session:{id}``: the state as JSON, written with ``SET ... EX ttl`` so an abandoned
+- ``<namespace>:session:{<tag>}:<id>``: the state as JSON, written with ``SET ... EX ttl`` so an abandoned
   conversation disappears by itself;
-- ``{namespace}:lock:{id}``: the turn lock, ``SET NX PX lock_timeout`` with a random token (in a short
-  Lua script, so a retried attempt recognises its own token). The lock
+- ``<namespace>:lock:{<tag>}:<id>``: the turn lock, ``SET NX PX lock_timeout`` with a random token (in a
+  short Lua script, so a retried attempt recognises its own token). The lock
   expires if its holder dies, and it is released by a Lua script that deletes it only when the token is
   still the holder's, so a turn whose lock expired never releases the lock another turn has taken since.
+
+The same URL may name a Redis Cluster (``redis+cluster://host1:port1,host2:port2``, see
+:mod:`csbot.redis_client`). Redis Cluster hashes only the part of a key between its first ``{`` and the
+first ``}`` after it (the hash tag), so a session's two keys, which share ``{<tag>}``, always live in one
+slot: the scripts that touch both run on one node, and a resharding moves them together. The tag is 16
+hex digits of a BLAKE2b hash of the id rather than the id itself, so no id (empty, or full of braces) can
+change where the tag starts or ends, and sessions spread evenly over the slots. The namespace may not
+hold braces for the same reason. The keys are the same on one server, where the tag costs nothing.
+
+Upgrading from a version that named the keys ``<namespace>:session:<id>`` and ``<namespace>:lock:<id>``:
+state stored under the old names is not read, so conversations in progress start over once; the old keys
+expire by their TTL. (Sessions are short-lived, so no migration is attempted.)
 
 A turn through ``transaction`` costs two round trips instead of four: one script takes the lock and
 reads the state, another writes the state and releases the lock. A stored state that cannot be read back
@@ -24,6 +36,7 @@ server is back the next call works again.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import random
 import secrets
@@ -32,21 +45,29 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, TypeVar
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
 
 from bot.sessions.base import CorruptStateError, SessionStore, decode_state, discard_corrupt, encode_state
 from bot.sessions.state import SessionState
 from csbot.errors import ConfigError, LockTimeoutError, StoreError
-from csbot.redis_client import client_from_url, mask_url, translate
+from csbot.redis_client import client_from_url, mask_url, redis_errors, translate
 
 if TYPE_CHECKING:
     from typing import Self
+
+    from redis.asyncio.cluster import RedisCluster
 
     from bot.sessions.config import SessionsConfig
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+_REDIS_ERRORS = redis_errors()
+
+
+def slot_tag(session_id: str) -> str:
+    """The hash tag of a session's keys: 16 hex digits of BLAKE2b over the id (never empty, never a brace)."""
+    return hashlib.blake2b(session_id.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
 
 #: Takes the lock (SET NX PX with the caller's token); returns 1 if the caller holds it now. A lock that
 #: already holds the caller's token counts as taken, so redis-py's retry of a SET whose reply was lost
@@ -123,6 +144,9 @@ class RedisSessionStore(SessionStore):
             raise ConfigError(f"sessions.lock_timeout_seconds must be positive, got {lock_timeout_seconds}")
         if lock_wait_seconds < 0:
             raise ConfigError(f"sessions.lock_wait_seconds must not be negative, got {lock_wait_seconds}")
+        if "{" in namespace or "}" in namespace:
+            raise ConfigError(f"sessions.namespace must not contain '{{' or '}}' (they would move the Redis "
+                              f"Cluster hash tag of the session keys), got {namespace!r}")
         self.url = url
         self.display_url = mask_url(url)
         self.namespace = namespace
@@ -134,7 +158,7 @@ class RedisSessionStore(SessionStore):
         # is safe to repeat); more would only make a real outage slower to report.
         # Replies stay bytes: ``decode_state`` decodes a stored state, so one that is not UTF-8 is a corrupt state
         # for the turn to start over from, not a UnicodeDecodeError inside redis-py that leaves the lock behind.
-        self._redis: aioredis.Redis = client_from_url(url, socket_timeout, decode_responses=False, retries=1)
+        self._redis: aioredis.Redis | RedisCluster = client_from_url(url, socket_timeout, decode_responses=False, retries=1)
         self._acquire_script = self._redis.register_script(ACQUIRE_SCRIPT)
         self._release_script = self._redis.register_script(RELEASE_SCRIPT)
         self._acquire_load_script = self._redis.register_script(ACQUIRE_AND_LOAD_SCRIPT)
@@ -152,10 +176,12 @@ class RedisSessionStore(SessionStore):
         )
 
     def session_key(self, session_id: str) -> str:
-        return f"{self.namespace}:session:{session_id}"
+        """``<namespace>:session:{<tag>}:<id>``, in the same cluster slot as :meth:`lock_key`."""
+        return f"{self.namespace}:session:{{{slot_tag(session_id)}}}:{session_id}"
 
     def lock_key(self, session_id: str) -> str:
-        return f"{self.namespace}:lock:{session_id}"
+        """``<namespace>:lock:{<tag>}:<id>``, in the same cluster slot as :meth:`session_key`."""
+        return f"{self.namespace}:lock:{{{slot_tag(session_id)}}}:{session_id}"
 
     async def start(self) -> None:
         await self._run("the start-up PING", self._redis.ping())
@@ -183,7 +209,7 @@ class RedisSessionStore(SessionStore):
 
     @asynccontextmanager
     async def lock(self, session_id: str) -> AsyncIterator[None]:
-        """Hold ``{namespace}:lock:{id}`` for one turn, polling for it up to ``lock_wait_seconds``."""
+        """Hold :meth:`lock_key` for one turn, polling for it up to ``lock_wait_seconds``."""
         key = self.lock_key(session_id)
         token = secrets.token_hex(16)
         await self._acquire(session_id, key, lambda: self._acquire_script(keys=[key], args=[token, self._lock_ms]),
@@ -286,5 +312,5 @@ class RedisSessionStore(SessionStore):
         """Await one Redis command; a Redis or socket error is raised as :func:`csbot.redis_client.translate` gives it."""
         try:
             return await command
-        except (RedisError, OSError) as exc:
+        except _REDIS_ERRORS as exc:
             raise translate(exc, "session store", self.url, what) from exc

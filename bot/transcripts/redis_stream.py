@@ -3,6 +3,14 @@
 Each turn is one entry ``XADD key MAXLEN ~ maxlen * turn=<json> session=<id>``: the stream is capped
 at about ``maxlen`` entries (Redis trims whole internal nodes, so it may hold somewhat more), which makes
 it a recent window; the JSONL file is the complete record.
+
+The URL may name a Redis Cluster (``redis+cluster://host1:port1,host2:port2``, see
+:mod:`csbot.redis_client`): every command here touches the one stream key, so the whole stream lives on
+the node that serves its slot (a stream cannot be split across nodes; at ``maxlen`` entries it stays small).
+
+An ``XADD`` whose reply was lost (a timeout, a dropped connection) is retried by the client, so a turn can be
+on the stream twice; :meth:`RedisTranscriptStream.read` gives each turn once (same session, turn number,
+timestamp and text).
 """
 
 from __future__ import annotations
@@ -12,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 from bot.transcripts.base import TranscriptSink
 from csbot.errors import ConfigError, DataError, StoreError
-from csbot.redis_client import client_from_url, mask_url, translate
+from csbot.redis_client import client_from_url, mask_url, redis_errors, translate
 from csbot.transcripts import TranscriptTurn, turn_from_json, turn_to_json
 
 if TYPE_CHECKING:
@@ -53,30 +61,25 @@ class RedisTranscriptStream(TranscriptSink):
 
     async def ping(self) -> None:
         """Check the server answers (at start-up); raises :class:`StoreUnavailableError` when not."""
-        from redis.exceptions import RedisError
-
         try:
             await self._client.ping()
-        except (RedisError, OSError) as exc:
+        except redis_errors() as exc:
             raise self._error(exc, "the start-up PING") from exc
 
     async def append(self, turn: TranscriptTurn) -> None:
         """``XADD key MAXLEN ~ maxlen * turn=<json> session=<id>``."""
-        from redis.exceptions import RedisError
-
         fields: dict[Any, Any] = {"turn": turn_to_json(turn), "session": turn.session_id}
         try:
             await self._client.xadd(self.key, fields, maxlen=self.maxlen, approximate=True)
-        except (RedisError, OSError) as exc:
+        except redis_errors() as exc:
             raise self._error(exc, "append") from exc
 
     async def read(self, session_id: str | None = None, count: int | None = None) -> list[TranscriptTurn]:
         """The newest ``count`` turns (all when ``None``), of one session when given, oldest first."""
-        from redis.exceptions import RedisError
-
         if count is not None and count <= 0:
             return []
         newest_first: list[TranscriptTurn] = []
+        seen: set[tuple[str, int, float, str]] = set()
         upper: bytes | str = "+"
         try:
             while count is None or len(newest_first) < count:
@@ -85,13 +88,18 @@ class RedisTranscriptStream(TranscriptSink):
                 for entry_id, fields in entries:
                     if session_id is not None and fields.get(b"session", b"").decode() != session_id:
                         continue
-                    newest_first.append(self._decode(entry_id, fields))
+                    turn = self._decode(entry_id, fields)
+                    identity = (turn.session_id, turn.turn, turn.timestamp, turn.user_text)
+                    if identity in seen:  # a retried XADD
+                        continue
+                    seen.add(identity)
+                    newest_first.append(turn)
                     if count is not None and len(newest_first) >= count:
                         break
                 if len(entries) < page:
                     break
                 upper = b"(" + entries[-1][0]
-        except (RedisError, OSError) as exc:
+        except redis_errors() as exc:
             raise self._error(exc, "read") from exc
         newest_first.reverse()
         return newest_first

@@ -21,7 +21,9 @@ class TranscriptTurn:
     ``parse`` holds the intent, confidence, top of the ranking and entities; ``hits`` the retrieval hits
     with their scores; ``reply`` the reply as the bot's ``Reply.to_dict`` gives it; ``decision`` the
     decision in prose and ``code`` its reason code (``bot.turns.ReasonCode``); ``versions`` the NLU model's
-    and the index's versions and creation times (``nlu``, ``nlu_created``, ``index``, ``index_created``).
+    and the index's versions and creation times (``nlu``, ``nlu_created``, ``index``, ``index_created``);
+    ``author`` who wrote the reply ("" for the bot, an agent's name for a person's message, source ``agent``).
+    A reply that could not be delivered is a turn of source ``undelivered`` whose ``decision`` gives the reason.
     """
 
     session_id: str
@@ -38,6 +40,8 @@ class TranscriptTurn:
     code: str = ""
     timestamp: float = field(default_factory=time.time)
     correction: dict[str, Any] | None = None
+    #: Who wrote the reply: "" for the bot, else the person (an agent) who took the conversation over.
+    author: str = ""
 
     def to_dict(self, copy: bool = True) -> dict[str, Any]:
         """The fields as a dict; ``copy=False`` shares the nested values (for serialising at once, where
@@ -72,7 +76,7 @@ _FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "session_id": (str,), "channel": (str,), "user_text": (str,), "decision": (str,), "source": (str,),
     "reply": (dict,), "parse": (dict, type(None)), "hits": (list,), "latency_ms": (int, float),
     "versions": (dict,), "turn": (int,), "code": (str,), "timestamp": (int, float),
-    "correction": (dict, type(None)),
+    "correction": (dict, type(None)), "author": (str,),
 }
 
 

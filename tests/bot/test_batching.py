@@ -188,3 +188,122 @@ def test_a_caller_that_gives_up_does_not_break_its_batch():
 
     assert asyncio.run(main()) == ["r2", "r3"]
     assert fn.batches == [[1, 2, 3]]
+
+
+# -- one batch at a time: the next one collects while the current one runs ------------------------------------
+
+
+class Gate:
+    """A batched function that blocks each call until released, counting the calls running at once."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[int]] = []
+        self.running = 0
+        self.most_at_once = 0
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self._lock = threading.Lock()
+
+    def __call__(self, items: list[int]) -> list[str]:
+        with self._lock:
+            self.batches.append(list(items))
+            self.running += 1
+            self.most_at_once = max(self.most_at_once, self.running)
+        self.entered.set()
+        try:
+            assert self.release.wait(10), "never released"
+            return [f"r{item}" for item in items]
+        finally:
+            with self._lock:
+                self.running -= 1
+
+
+def test_one_batch_runs_at_a_time_and_the_next_collects_meanwhile():
+    fn = Gate()
+    batcher = MicroBatcher(fn, max_batch=32, max_wait_ms=1)
+
+    async def main():
+        first = asyncio.ensure_future(batcher.submit(0))
+        while not fn.entered.is_set():  # the first batch is running (blocked) in the executor
+            await asyncio.sleep(0.001)
+        later = []
+        for i in range(1, 11):  # arrive one by one, each well past the batching window
+            later.append(asyncio.ensure_future(batcher.submit(i)))
+            await asyncio.sleep(0.005)
+        assert batcher.running and len(fn.batches) == 1 and batcher.in_flight == 11
+        fn.release.set()
+        return await asyncio.gather(first, *later)
+
+    assert asyncio.run(main()) == [f"r{i}" for i in range(11)]
+    assert fn.batches == [[0], list(range(1, 11))]
+    assert fn.most_at_once == 1 and batcher.batches == 2
+
+
+def test_the_next_batch_takes_at_most_max_batch_and_the_rest_follows():
+    fn = Gate()
+    batcher = MicroBatcher(fn, max_batch=4, max_wait_ms=1)
+
+    async def main():
+        first = asyncio.ensure_future(batcher.submit(0))
+        while not fn.entered.is_set():
+            await asyncio.sleep(0.001)
+        later = [asyncio.ensure_future(batcher.submit(i)) for i in range(1, 10)]
+        await asyncio.sleep(0.02)
+        fn.release.set()
+        return await asyncio.gather(first, *later)
+
+    assert asyncio.run(main()) == [f"r{i}" for i in range(10)]
+    assert fn.batches == [[0], [1, 2, 3, 4], [5, 6, 7, 8], [9]] and fn.most_at_once == 1
+
+
+def test_max_batch_one_is_one_call_per_item_one_at_a_time():
+    fn = Gate()
+    fn.release.set()
+    sizes: list[int] = []
+    batcher = MicroBatcher(fn, max_batch=1, max_wait_ms=20, on_batch=sizes.append)
+
+    async def main():
+        return await asyncio.gather(*(batcher.submit(i) for i in range(5)))
+
+    assert asyncio.run(main()) == [f"r{i}" for i in range(5)]
+    assert fn.batches == [[i] for i in range(5)] and fn.most_at_once == 1 and sizes == [1] * 5
+
+
+def test_on_batch_sees_each_batch_size_and_a_failing_hook_costs_nothing():
+    sizes: list[int] = []
+    fn = Recorder()
+    batcher = MicroBatcher(fn, max_batch=4, max_wait_ms=5, on_batch=sizes.append)
+
+    async def main():
+        return await asyncio.gather(*(batcher.submit(i) for i in range(6)))
+
+    assert asyncio.run(main()) == [f"r{i}" for i in range(6)]
+    assert sizes == [4, 2]
+
+    def broken(size: int) -> None:
+        raise RuntimeError("metrics are down")
+
+    batcher.on_batch = broken
+    assert asyncio.run(main()) == [f"r{i}" for i in range(6)]
+
+
+def test_drain_waits_for_the_running_batch_and_runs_what_collected_behind_it():
+    fn = Gate()
+    batcher = MicroBatcher(fn, max_batch=8, max_wait_ms=10_000)  # only drain starts a batch here
+
+    async def main():
+        first = asyncio.ensure_future(batcher.submit(0))
+        await asyncio.sleep(0)
+        draining = asyncio.ensure_future(batcher.drain())
+        while not fn.entered.is_set():
+            await asyncio.sleep(0.001)
+        behind = asyncio.ensure_future(batcher.submit(1))
+        await asyncio.sleep(0.01)
+        assert not draining.done()
+        fn.release.set()
+        await asyncio.wait_for(draining, 5)
+        assert first.done() and behind.done() and not batcher.running and batcher.in_flight == 0
+        return first.result(), behind.result()
+
+    assert asyncio.run(main()) == ("r0", "r1")
+    assert fn.batches == [[0], [1]]

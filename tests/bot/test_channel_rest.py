@@ -17,6 +17,7 @@ from bot.channels.rest import RestChannel, RestConfig
 from bot.config import ServerConfig
 from bot.messages import OutgoingMessage
 from bot.server import build_app
+from csbot.errors import UnreachableError
 
 SHOP = "https://shop.example"
 
@@ -41,7 +42,10 @@ def test_a_conversation_with_text_buttons_and_a_click(loopback_server):
                 async with http.post(f"{url}{WEBHOOK}", json={"sender": "ann", "message": click}) as response:
                     answer = await response.json()
             state = await bot.store.load("rest:ann")
-            sent_later = await bot.send_to("rest:ann", [OutgoingMessage("an agent joins")])
+            try:  # REST has no push: a message outside a request is refused, never reported as sent
+                sent_later = await bot.send_to("rest:ann", [OutgoingMessage("an agent joins")])
+            except UnreachableError as exc:
+                sent_later = exc
         finally:
             await bot.stop()
         return status, greeting, click, answer, state, sent_later
@@ -54,7 +58,7 @@ def test_a_conversation_with_text_buttons_and_a_click(loopback_server):
     assert [set(bubble) for bubble in answer] == [{"recipient_id", "text"}]
     assert "order" in answer[0]["text"].lower()  # asked for the order number: the click was understood
     assert state is not None and state.channel == "rest" and state.recipient_id == "ann"
-    assert sent_later is True  # reached the REST output (which has no push, so it logs and drops)
+    assert isinstance(sent_later, UnreachableError) and "REST has no push" in str(sent_later)
 
 
 @pytest.mark.parametrize(("authorization", "status"), [
@@ -137,3 +141,95 @@ def test_without_cors_origins_no_origin_is_allowed(loopback_server):
             await bot.stop()
 
     assert asyncio.run(scenario()) == (200, None)
+
+
+def rich_domain(tmp_path):
+    """The demo domain whose goodbye is an image with custom data, and another template with only an attachment."""
+    import yaml
+    from conftest import REPO
+
+    data = yaml.safe_load((REPO / "configs" / "demo" / "domain.yml").read_text(encoding="utf-8"))
+    data["templates"]["goodbye"] = [{"text": "Bye {order_id}!", "image": "https://cdn.example/bye-{order_id}.png",
+                                     "custom": {"card": "rating", "stars": 5}}]
+    data["templates"]["thanks"] = [{"attachment": "https://cdn.example/receipt.pdf"}]
+    path = tmp_path / "domain.yml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return path
+
+
+def test_images_attachments_and_custom_data_reach_rest_as_rasa_sends_them(loopback_server, tmp_path):
+    from test_dialogue import KeywordUnderstander
+
+    from bot.app import BotApp
+    from bot.dialogue import DialogueManager
+    from bot.domain import load_domain
+    from bot.sessions import MemorySessionStore
+
+    async def scenario():
+        manager = DialogueManager(load_domain(rich_domain(tmp_path)), KeywordUnderstander(), MemorySessionStore())
+        bot = BotApp.for_manager(manager)
+        await bot.start()
+        try:
+            async with serve_rest(loopback_server, bot) as url, aiohttp.ClientSession() as http:
+                async with http.post(f"{url}{WEBHOOK}", json={"sender": "ann", "message": "bye"}) as response:
+                    bye = await response.json()
+                async with http.post(f"{url}{WEBHOOK}", json={"sender": "bob", "message": "thanks"}) as response:
+                    thanks = await response.json()
+        finally:
+            await bot.stop()
+        return bye, thanks
+
+    bye, thanks = asyncio.run(scenario())
+    assert len(bye) == 1 and bye[0]["text"].startswith("Bye ")
+    assert bye[0]["image"].startswith("https://cdn.example/bye-") and bye[0]["custom"] == {"card": "rating", "stars": 5}
+    assert thanks == [{"recipient_id": "bob", "attachment": "https://cdn.example/receipt.pdf"}]
+
+
+def test_a_channel_without_images_sends_their_links_after_the_text():
+    from bot.channels.base import OutputChannel
+
+    class TextOnly(OutputChannel):
+        def __init__(self):
+            self.sent = []
+
+        async def send_text(self, recipient_id, text):
+            self.sent.append(text)
+
+    async def scenario():
+        output = TextOnly()
+        await output.send_message("ann", OutgoingMessage("Bye!", image="https://cdn.example/a.png", custom={"x": 1}))
+        await output.send_message("ann", OutgoingMessage("", attachment={"type": "file", "id": 7}))
+        await output.send_message("ann", OutgoingMessage("", attachment="https://cdn.example/r.pdf"))
+        return output.sent
+
+    assert asyncio.run(scenario()) == ["Bye!\nhttps://cdn.example/a.png", "https://cdn.example/r.pdf"]
+
+
+def test_a_template_variant_that_says_nothing_is_refused(tmp_path):
+    import yaml
+    from conftest import REPO
+
+    from bot.domain import load_domain
+    from csbot.errors import CsbotError
+
+    data = yaml.safe_load((REPO / "configs" / "demo" / "domain.yml").read_text(encoding="utf-8"))
+    data["templates"]["thanks"] = [{"text": ""}]
+    path = tmp_path / "domain.yml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    with pytest.raises(CsbotError, match="needs text, buttons, an image"):
+        load_domain(path)
+
+
+def test_an_unknown_placeholder_in_an_image_url_is_refused(tmp_path):
+    import yaml
+    from conftest import REPO
+
+    from bot.domain import load_domain
+    from csbot.errors import CsbotError
+
+    data = yaml.safe_load((REPO / "configs" / "demo" / "domain.yml").read_text(encoding="utf-8"))
+    data["templates"]["thanks"] = [{"text": "ok", "image": "https://cdn.example/{nope}.png"}]
+    path = tmp_path / "domain.yml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    with pytest.raises(CsbotError, match=r"templates\.thanks\[0\]\.image: unknown slot or variable \{nope\}"):
+        load_domain(path)

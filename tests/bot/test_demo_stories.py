@@ -80,11 +80,14 @@ def test_chat_with_redis_continues_a_conversation_across_runs(demo_models, tmp_p
     assert second.returncode == 0, second.stderr[-2000:]
     assert "48213" in second.stdout and "on its way" in second.stdout  # the form was picked up from Redis
 
+    from bot.sessions.redis import slot_tag
+
+    key = f"csbot:session:{{{slot_tag('shopper-1')}}}:shopper-1"
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     try:
-        state = json.loads(client.get("csbot:session:shopper-1"))
+        state = json.loads(client.get(key))
         assert state["turn_count"] == 2
-        assert 0 < client.ttl("csbot:session:shopper-1") <= 86400
+        assert 0 < client.ttl(key) <= 86400
         assert client.xlen("csbot:transcripts") == 2
         assert client.keys("csbot:lock:*") == []  # both turns released their locks
     finally:
@@ -102,3 +105,29 @@ def test_chat_with_a_redis_that_does_not_answer_fails_clearly(demo_models, tmp_p
     assert done.returncode != 0
     assert "Traceback" not in done.stderr
     assert f"127.0.0.1:{port}" in done.stderr and "redis-server" in done.stderr
+
+
+@pytest.mark.slow
+def test_prepare_finds_the_models_ready_and_leaves_them_alone(demo_models, tmp_path, capsys):
+    """``csbot prepare`` on a config whose model and index are up to date trains and builds nothing."""
+    model, index = demo_models
+    before = {path: path.stat().st_mtime_ns for path in (model / "csbot-model.json", index / "csbot-index.json")}
+    code = main(["prepare", "--config", str(_demo_config(demo_models, tmp_path))])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    assert out.out.strip() == f"ready: model {model}, index {index}"
+    assert "training" not in out.err and "indexing" not in out.err
+    assert {path: path.stat().st_mtime_ns for path in before} == before
+
+
+def test_prepare_trains_what_is_missing_and_serve_then_finds_it(tmp_path, capsys):
+    """``csbot serve`` refuses a config without models and names ``csbot prepare``; prepare fails clearly on
+    data it cannot read, keeping nothing half-made."""
+    config = tmp_path / "c.yaml"
+    config.write_text(f"bot:\n  nlu_data: [{tmp_path / 'missing.yml'}]\n  model_dir: {tmp_path / 'm'}\n"
+                      f"  index_dir: {tmp_path / 'i'}\n", encoding="utf-8")
+    assert main(["serve", "--config", str(config)]) != 0
+    assert "csbot prepare" in capsys.readouterr().err
+    assert main(["prepare", "--config", str(config)]) != 0
+    assert "missing.yml" in capsys.readouterr().err
+    assert not (tmp_path / "m" / "csbot-model.json").exists()

@@ -862,6 +862,7 @@ def test_reply_details():
         assert isinstance(timings.total_ms, float) and 0 <= timings.total_ms < 5000
         assert timings.nlu_ms is not None and 0 <= timings.nlu_ms <= timings.total_ms
         assert timings.retrieval_ms is None  # nothing was searched
+        assert timings.store_ms is not None and 0 <= timings.store_ms <= timings.total_ms - timings.nlu_ms
         assert reply.to_dict()["source"] == "template" and "details" not in reply.to_dict()
 
         searched = await say(manager, "do you ship abroad?")
@@ -884,7 +885,7 @@ def test_reply_details_as_json():
                                 "note": "retrieve: a question for the Q&A index"}
     assert data["hits"][0] == {"id": "qa-ship", "question": "Do you ship abroad?", "score": 0.91, "rank_score": 0.91}
     assert data["versions"] == {"model": "kw-test", "index": "qa-test", "model_created": "", "index_created": ""}
-    assert set(data["timings"]) == {"total_ms", "nlu_ms", "retrieval_ms"}
+    assert set(data["timings"]) == {"total_ms", "nlu_ms", "retrieval_ms", "store_ms"}
     assert json.loads(json.dumps(failed.details.to_dict()))["decision"]["earlier"] == ["value_without_question"]
     assert failed.details.entities and json.dumps(failed.details.to_dict())  # entities serialise too
 

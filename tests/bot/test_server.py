@@ -187,6 +187,11 @@ def test_metrics_count_requests_turns_replies_and_handovers(loopback_server):
     assert 'csbot_turn_seconds_count{channel="rest"} 2.0' in lines
     assert 'csbot_replies_total{channel="rest",source="handoff"} 1.0' in lines
     assert 'csbot_handoffs_total{channel="rest"} 1.0' in lines
+    parts = {line.split('"')[1]: float(line.rsplit(" ", 1)[1]) for line in lines
+             if line.startswith("csbot_turn_part_seconds_total{")}
+    turn_sum = next(float(line.rsplit(" ", 1)[1]) for line in lines if line.startswith('csbot_turn_seconds_sum{channel="rest"}'))
+    assert set(parts) == {"nlu", "store"}  # nothing was searched
+    assert all(seconds > 0 for seconds in parts.values()) and sum(parts.values()) <= turn_sum
 
 
 def test_metrics_live_in_the_servers_own_registry():
@@ -293,7 +298,7 @@ def test_serve_refuses_to_start_without_a_model_and_names_what_to_run(tmp_path, 
     monkeypatch.setenv(HOME_ENV, str(tmp_path))
     assert main(["serve", "--port", "0"]) == 4
     err = capsys.readouterr().err
-    assert "no NLU model" in err and "csbot train" in err and "csbot chat" in err and str(tmp_path) in err
+    assert "no NLU model" in err and "csbot prepare" in err and "csbot train" in err and str(tmp_path) in err
 
 
 def test_serve_refuses_to_start_without_an_index_and_names_what_to_run(tmp_path, monkeypatch, capsys):
@@ -306,7 +311,7 @@ def test_serve_refuses_to_start_without_an_index_and_names_what_to_run(tmp_path,
     assert "no Q&A index" in err and "csbot index build" in err
 
 
-def test_serve_refuses_several_workers_for_now(tmp_path, monkeypatch, capsys):
+def test_serve_refuses_several_workers_with_the_memory_store(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv(HOME_ENV, str(tmp_path))
     assert main(["serve", "--workers", "2"]) == 2
-    assert "not supported yet" in capsys.readouterr().err
+    assert "cannot share the memory session store" in capsys.readouterr().err

@@ -11,7 +11,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from csbot.errors import ConfigError, StoreError, StoreUnavailableError
-from csbot.redis_client import client_from_url, mask_url, translate
+from csbot.redis_client import client_from_url, is_cluster_url, mask_url, translate
 
 
 @pytest.mark.parametrize(("url", "masked"), [
@@ -88,3 +88,107 @@ def test_a_client_talks_to_a_real_server_and_an_unreachable_one_translates(redis
     error = asyncio.run(main())
     assert isinstance(error, StoreUnavailableError)
     assert f"127.0.0.1:{port}" in str(error) and "redis-server" in str(error) and "s3cret" not in str(error)
+
+
+# -- Redis Cluster URLs --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("url", "masked"), [
+    ("redis+cluster://:pw@h1:7000,h2:7001/", "redis+cluster://:***@h1:7000,h2:7001/"),
+    ("rediss+cluster://ops:p%40ss@a.example:7000,b.example:7000", "rediss+cluster://ops:***@a.example:7000,b.example:7000"),
+    ("redis+cluster://h1:7000,h2:7001", "redis+cluster://h1:7000,h2:7001"),
+    ("redis://:pw@h1:7000/0?cluster=true", "redis://:***@h1:7000/0?cluster=true"),
+])
+def test_mask_url_hides_the_password_of_a_cluster_url(url, masked):
+    assert mask_url(url) == masked
+
+
+@pytest.mark.parametrize(("url", "cluster"), [
+    ("redis+cluster://h1:7000", True), ("rediss+cluster://h1:7000,h2", True), ("REDIS+CLUSTER://h:1", True),
+    ("redis://h:7000/0?cluster=true", True), ("rediss://h:7000/?cluster=yes", True),
+    ("redis://h:7000/0?cluster=1&client_name=x", True),
+    ("redis://h:7000/0", False), ("redis://h:7000/0?cluster=false", False), ("unix:///tmp/r.sock", False),
+    ("rediss://h:6380/1", False), ("not a url", False),
+])
+def test_which_urls_name_a_cluster(url, cluster):
+    assert is_cluster_url(url) is cluster
+
+
+def test_a_cluster_url_builds_a_cluster_client_with_every_seed_node_and_the_same_timeouts():
+    from redis.asyncio import Redis
+    from redis.asyncio.cluster import RedisCluster
+
+    client = client_from_url("redis+cluster://ops:s3cret@10.0.0.1:7000,10.0.0.2,[::1]:7002/", 1.5, retries=2,
+                             decode_responses=True)
+    assert isinstance(client, RedisCluster)
+    assert [(n.host, n.port) for n in client.startup_nodes] == [("10.0.0.1", 7000), ("10.0.0.2", 6379), ("::1", 7002)]
+    kwargs = client.connection_kwargs
+    assert (kwargs["username"], kwargs["password"], kwargs["decode_responses"]) == ("ops", "s3cret", True)
+    assert kwargs["socket_timeout"] == kwargs["socket_connect_timeout"] == 1.5
+    assert client.retry.get_retries() == 2 and kwargs["connection_class"].__name__ == "Connection"  # no TLS
+    tls = client_from_url("rediss+cluster://h:7000?ssl_cert_reqs=none&max_connections=7", 1)
+    assert tls.connection_kwargs["connection_class"].__name__ == "SSLConnection"
+    assert tls.connection_kwargs["ssl_cert_reqs"] == "none" and tls.startup_nodes[0].max_connections == 7
+    seed = client_from_url("redis://h:7000/0?cluster=true", 1)
+    assert isinstance(seed, RedisCluster) and [(n.host, n.port) for n in seed.startup_nodes] == [("h", 7000)]
+    assert type(client_from_url("redis://h:7000/0?cluster=false", 1)) is Redis
+    assert type(client_from_url("redis://h:7000/0", 1)) is Redis
+
+
+@pytest.mark.parametrize(("url", "why"), [
+    ("redis+cluster://:pw@h1:7000/2", "only database 0"),
+    ("redis+cluster://:pw@h1:7000,,h2:7001", "is not host"),
+    ("redis+cluster://:pw@h1:70000", "out of range"),
+    ("redis+cluster://:pw@h1:7000,u:pw@h2:7001", "once, before the first host"),
+    ("redis+cluster://:pw@h1:abc", "is not host"),
+    ("redis+cluster://:pw@h1:7000?socket_timeout=soon", "socket_timeout"),
+    ("redis+cluster://:pw@h1:7000?no_such_option=1", "no_such_option"),
+    ("redis://:pw@h1:7000/3?cluster=true", "only database 0"),
+])
+def test_a_bad_cluster_url_is_a_config_error_naming_the_setting_without_the_password(url, why):
+    with pytest.raises(ConfigError) as info:
+        client_from_url(url, 1, setting="channels.slack.redis_url")
+    message = str(info.value)
+    assert message.startswith("channels.slack.redis_url ") and why in message, message
+    assert ":pw@" not in message and ":***@" in message
+
+
+def test_cluster_errors_translate_by_whether_the_cluster_can_serve():
+    from redis.exceptions import (
+        ClusterCrossSlotError,
+        ClusterDownError,
+        ClusterError,
+        MovedError,
+        RedisClusterException,
+        SlotNotCoveredError,
+        TryAgainError,
+    )
+
+    url = "redis+cluster://ops:s3cret@h1:7000,h2:7001/"
+    for exc in (ClusterDownError("The cluster is down"), TryAgainError("resharding"), ClusterError("TTL exhausted"),
+                SlotNotCoveredError("slot 9 not covered"),
+                RedisClusterException("Redis Cluster cannot be connected. ... ops:s3cret@h1")):
+        error = translate(exc, "session store", url, "locking session 's'")
+        assert isinstance(error, StoreUnavailableError), exc
+        assert "Redis Cluster up" in str(error) and "s3cret" not in str(error) and "ops:***@h1:7000,h2:7001" in str(error)
+    moved = translate(MovedError("3999 127.0.0.1:7001"), "session store", "redis://h1:7000/0", "saving")
+    assert not isinstance(moved, StoreUnavailableError) and isinstance(moved, StoreError)
+    assert "MOVED 3999 127.0.0.1:7001" in str(moved) and "redis+cluster://" in str(moved)
+    crossed = translate(ClusterCrossSlotError(), "session store", url, "saving")
+    assert not isinstance(crossed, StoreUnavailableError) and "hash slot" in str(crossed)
+
+
+def test_a_cluster_client_talks_to_a_real_cluster_through_either_url(redis_cluster, redis_cluster_url):
+    async def main():
+        seen = []
+        for url in (redis_cluster_url, redis_cluster.seed_url):
+            client = client_from_url(url, 2, decode_responses=True, retries=1)
+            assert await client.ping()
+            for n in range(20):
+                await client.set(f"helper:{n}", str(n))
+            seen.append([await client.get(f"helper:{n}") for n in range(20)])
+            await client.aclose()
+        return seen
+
+    assert asyncio.run(main()) == [[str(n) for n in range(20)]] * 2
+    assert sum(1 for node in redis_cluster.nodes if int(node.command("DBSIZE").strip())) >= 2

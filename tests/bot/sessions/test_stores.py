@@ -11,6 +11,7 @@ import dataclasses
 import json
 import logging
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -32,6 +33,7 @@ from bot.sessions import (
 )
 from bot.sessions import base as store_base
 from bot.sessions.base import decode_state, encode_state
+from bot.sessions.redis import slot_tag
 from bot.sessions.state import (
     HISTORY_LENGTH,
     Choice,
@@ -52,6 +54,16 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[2]
 
 StoreFactory = Callable[..., SessionStore]
+
+
+def skey(session_id: str, namespace: str = "csbot") -> str:
+    """The Redis key of a session's state (hash-tagged, so it shares a cluster slot with its lock)."""
+    return f"{namespace}:session:{{{slot_tag(session_id)}}}:{session_id}"
+
+
+def lkey(session_id: str, namespace: str = "csbot") -> str:
+    """The Redis key of a session's turn lock."""
+    return f"{namespace}:lock:{{{slot_tag(session_id)}}}:{session_id}"
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -172,7 +184,7 @@ def test_a_session_stored_in_the_old_dict_shape_loads_typed():
 def test_a_session_stored_in_the_old_dict_shape_loads_from_redis(redis_url):
     async def main():
         raw = aioredis.Redis.from_url(redis_url)
-        await raw.set("csbot:session:old", json.dumps(OLD_SHAPE))
+        await raw.set(skey("old"), json.dumps(OLD_SHAPE))
         await raw.aclose()
         async with RedisSessionStore(redis_url) as store:
             state = await store.load("old")
@@ -527,14 +539,14 @@ def test_redis_keys_ttl_set_and_refreshed(redis_url):
         raw = aioredis.Redis.from_url(redis_url, decode_responses=True)
         async with RedisSessionStore(redis_url, ttl_seconds=100) as store:
             await store.save(full_state("s"))
-            assert await raw.exists("csbot:session:s")
-            assert 95 <= await raw.ttl("csbot:session:s") <= 100
-            await raw.expire("csbot:session:s", 5)
+            assert await raw.exists(skey("s"))
+            assert 95 <= await raw.ttl(skey("s")) <= 100
+            await raw.expire(skey("s"), 5)
             await store.save(await store.load("s"))
-            assert 95 <= await raw.ttl("csbot:session:s") <= 100  # every save restarts the TTL
+            assert 95 <= await raw.ttl(skey("s")) <= 100  # every save restarts the TTL
             async with store.lock("s"):
-                assert 0 < await raw.pttl("csbot:lock:s") <= 10_000  # the lock expires too
-            assert not await raw.exists("csbot:lock:s")
+                assert 0 < await raw.pttl(lkey("s")) <= 10_000  # the lock expires too
+            assert not await raw.exists(lkey("s"))
         async with RedisSessionStore(redis_url, ttl_seconds=1) as short:
             await short.save(full_state("brief"))
             await asyncio.sleep(1.3)
@@ -556,7 +568,7 @@ def test_redis_namespaces_are_isolated(redis_url):
             async with a.lock("s"), b.lock("s"):  # locks are per namespace too
                 pass
             raw = aioredis.Redis.from_url(redis_url, decode_responses=True)
-            assert await raw.keys("*") == ["shop-a:session:s"]
+            assert await raw.keys("*") == [skey("s", "shop-a")]
             await raw.aclose()
 
     asyncio.run(main())
@@ -565,10 +577,10 @@ def test_redis_namespaces_are_isolated(redis_url):
 def test_redis_corrupt_state_is_a_store_error(redis_url):
     async def main():
         raw = aioredis.Redis.from_url(redis_url)
-        await raw.set("csbot:session:bad", b"{not json")
+        await raw.set(skey("bad"), b"{not json")
         await raw.aclose()
         async with RedisSessionStore(redis_url) as store:
-            with pytest.raises(StoreError, match="csbot:session:bad"):
+            with pytest.raises(StoreError, match=re.escape(skey("bad"))):
                 await store.load("bad")
 
     asyncio.run(main())
@@ -707,17 +719,17 @@ def test_release_only_deletes_the_holders_own_lock(redis_url, caplog):
                     await b_done.wait()
 
             async with a.lock("s"):
-                token_a = await raw.get("csbot:lock:s")
+                token_a = await raw.get(lkey("s"))
                 task = asyncio.create_task(turn_b())
                 await asyncio.wait_for(b_holds.wait(), 5)  # only possible once A's lock expired
-            token_b = await raw.get("csbot:lock:s")
+            token_b = await raw.get(lkey("s"))
             assert token_b is not None and token_b != token_a  # A's exit did not delete B's lock
             with pytest.raises(LockTimeoutError):
                 async with a.lock("s"):  # so a third turn still finds the session locked
                     pass
             b_done.set()
             await task
-            assert await raw.get("csbot:lock:s") is None  # B released its own lock
+            assert await raw.get(lkey("s")) is None  # B released its own lock
         await raw.aclose()
 
     with caplog.at_level(logging.WARNING, logger="bot.sessions.redis"):
@@ -760,8 +772,8 @@ def test_redis_transaction_takes_two_round_trips(redis_url):
             assert [a[0] for a in sent] == ["EVALSHA", "EVALSHA"]
             assert (await store.load("s")).turn_count == 8
             raw = aioredis.Redis.from_url(redis_url)
-            assert not await raw.exists("csbot:lock:s")
-            assert 0 < await raw.ttl("csbot:session:s") <= store.ttl_seconds
+            assert not await raw.exists(lkey("s"))
+            assert 0 < await raw.ttl(skey("s")) <= store.ttl_seconds
             await raw.aclose()
 
     asyncio.run(main())
@@ -803,15 +815,15 @@ def test_redis_transaction_never_overwrites_a_newer_turn(redis_url, caplog):
 def test_redis_transaction_on_a_corrupt_state_starts_over_and_releases_the_lock(redis_url):
     async def main():
         raw = aioredis.Redis.from_url(redis_url)
-        await raw.set("csbot:session:bad", b"[1, 2]")
+        await raw.set(skey("bad"), b"[1, 2]")
         async with RedisSessionStore(redis_url, lock_wait_seconds=0.2) as store:
-            with pytest.raises(StoreError, match="csbot:session:bad"):  # load reports it
+            with pytest.raises(StoreError, match=re.escape(skey("bad"))):  # load reports it
                 await store.load("bad")
             async with store.transaction("bad") as state:  # a turn starts over
-                assert state.turn_count == 0 and "csbot:session:bad" in state.reset_reason
+                assert state.turn_count == 0 and skey("bad") in state.reset_reason
                 assert not state.reset_reason.startswith("{")
                 state.turn_count = 1
-            assert not await raw.exists("csbot:lock:bad")
+            assert not await raw.exists(lkey("bad"))
             assert (await store.load("bad")).turn_count == 1
         await raw.aclose()
 

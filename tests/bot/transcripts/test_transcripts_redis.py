@@ -124,3 +124,21 @@ def test_other_redis_errors_are_store_errors_and_bad_entries_data_errors(redis_u
 ])
 def test_mask_url(url, masked):
     assert mask_url(url) == masked
+
+
+def test_a_turn_appended_twice_by_a_retried_xadd_is_read_once(redis_url):
+    """The client retries an XADD whose reply was lost, so the stream may hold a turn twice; reading gives it once,
+    while two different turns that only share a session and a text both stay."""
+
+    async def go():
+        stream = RedisTranscriptStream(redis_url, key="test:dup")
+        first, second = make_turn("s1", 1), make_turn("s1", 2)
+        for turn in (first, first, second):
+            await stream.append(turn)
+        read = await stream.read()
+        await stream.close()
+        return first, second, read
+
+    first, second, read = asyncio.run(go())
+    assert [turn.turn for turn in read] == [1, 2]
+    assert read == [first, second]
