@@ -7,7 +7,7 @@ The whole configuration, composed of these and the other packages' sections, is
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -69,6 +69,8 @@ class ServerConfig(BaseModel):
     retry_after_seconds: int = Field(1, ge=1, description="the Retry-After of a 503 (overloaded) or 429 answer")
     rate_limit_per_minute: int = Field(120, ge=0, description="messages one sender may send per minute, across "
                                                               "workers (in Redis with the Redis store); 0: no limit")
+    event_loop: Literal["auto", "asyncio", "uvloop"] = Field(
+        "auto", description="auto: uvloop where it is installed (Linux, macOS), else asyncio's own loop")
     agents: AgentsConfig = Field(default_factory=AgentsConfig)
 
 

@@ -32,10 +32,10 @@ def check_models(model_dir: Path, index_dir: Path) -> None:
               help="Worker processes on one port, sharing Redis (default from config: server.workers, 1).")
 def serve_command(config_path, host, port, workers) -> int:
     """Serve the bot over HTTP: the channels under `channels:` in the config, /health, /ready, /version, /metrics."""
-    import asyncio
 
     from bot.app import BotApp, check_options
     from bot.server import build_channels, run_server
+    from bot.server.run import run_loop
     from csbot.settings import load_config
 
     overrides = {"server.host": host, "server.port": port, "server.workers": workers}
@@ -62,5 +62,5 @@ def serve_command(config_path, host, port, workers) -> int:
                            overrides={key: value for key, value in overrides.items() if value is not None},
                            on_listening=listening, say=lambda line: click.echo(line, err=True))
     app = BotApp.build(config)
-    asyncio.run(run_server(app, channels, config.server, on_listening=listening))
+    run_loop(run_server(app, channels, config.server, on_listening=listening), config.server.event_loop)
     return 0

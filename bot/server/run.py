@@ -9,15 +9,17 @@ process at once, with status 128 + the signal's number (an operator who does not
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import signal
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from aiohttp import web
 
 from bot.server.app import build_app
+from csbot.errors import ConfigError
 
 if TYPE_CHECKING:
     from bot.app import BotApp
@@ -26,8 +28,28 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 #: How long requests in flight may take to finish once a stop is asked for (seconds).
 SHUTDOWN_TIMEOUT = 30.0
+
+
+def run_loop(main: Coroutine[Any, Any, T], event_loop: str = "auto") -> T:
+    """Run ``main`` to completion on a new event loop: uvloop's (about twice as fast per request) when
+    ``event_loop`` is ``uvloop``, or ``auto`` and uvloop is installed; asyncio's own otherwise."""
+    factory: Callable[[], asyncio.AbstractEventLoop] | None = None
+    if event_loop != "asyncio":
+        try:
+            import uvloop
+        except ImportError as exc:
+            if event_loop == "uvloop":
+                main.close()
+                raise ConfigError("server.event_loop: uvloop is not installed (pip install uvloop; it does not "
+                                  "run on Windows); set auto or asyncio") from exc
+        else:
+            factory = uvloop.new_event_loop
+    with asyncio.Runner(loop_factory=factory) as runner:
+        return runner.run(main)
 
 
 async def run_server(bot: BotApp, channels: list[WebhookChannel], config: ServerConfig, *,
@@ -59,6 +81,10 @@ async def run_server(bot: BotApp, channels: list[WebhookChannel], config: Server
         except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or no signals here
             pass
     await bot.start()
+    # the models and the app are loaded for good: keep them out of every later garbage collection, whose
+    # full passes would otherwise walk them all and pause every turn in flight
+    gc.collect()
+    gc.freeze()
     runner: web.AppRunner | None = None
     try:
         runner = web.AppRunner(build_app(bot, channels, config), handle_signals=False,
@@ -81,4 +107,4 @@ async def run_server(bot: BotApp, channels: list[WebhookChannel], config: Server
                 loop.remove_signal_handler(signum)
 
 
-__all__ = ["SHUTDOWN_TIMEOUT", "run_server"]
+__all__ = ["SHUTDOWN_TIMEOUT", "run_loop", "run_server"]

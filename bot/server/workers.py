@@ -20,7 +20,6 @@ which sees the failure. The parent exits when every worker has stopped, and remo
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import multiprocessing
@@ -107,7 +106,7 @@ def worker_main(spec: WorkerSpec, events: Any) -> None:
     code = 0
     try:
         from bot.server.app import build_channels
-        from bot.server.run import run_server
+        from bot.server.run import run_loop, run_server
         from csbot.settings import load_config
 
         config = load_config(spec.config_path, spec.overrides)
@@ -123,8 +122,8 @@ def worker_main(spec: WorkerSpec, events: Any) -> None:
                      ", ".join(addresses))
             events.put(("listening", spec.index, addresses))
 
-        asyncio.run(run_server(bot, channels, config.server, on_listening=listening, reuse_port=True,
-                               signals=(signal.SIGTERM,)))
+        run_loop(run_server(bot, channels, config.server, on_listening=listening, reuse_port=True,
+                            signals=(signal.SIGTERM,)), config.server.event_loop)
     except CsbotError as exc:
         events.put(("error", spec.index, str(exc)))
         code = exc.exit_code

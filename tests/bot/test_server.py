@@ -315,3 +315,28 @@ def test_serve_refuses_several_workers_with_the_memory_store(tmp_path, monkeypat
     monkeypatch.setenv(HOME_ENV, str(tmp_path))
     assert main(["serve", "--workers", "2"]) == 2
     assert "cannot share the memory session store" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("choice", "expected"), [("auto", "uvloop"), ("uvloop", "uvloop"), ("asyncio", "asyncio")])
+def test_the_server_runs_on_the_event_loop_the_config_names(choice, expected):
+    from bot.server.run import run_loop
+
+    async def which() -> str:
+        return type(asyncio.get_running_loop()).__module__.split(".")[0]
+
+    assert run_loop(which(), choice) == expected
+
+
+def test_uvloop_asked_for_but_missing_is_a_config_error_and_auto_falls_back(monkeypatch):
+    import sys
+
+    from bot.server.run import run_loop
+
+    monkeypatch.setitem(sys.modules, "uvloop", None)  # import uvloop now raises ImportError
+
+    async def which() -> str:
+        return type(asyncio.get_running_loop()).__module__.split(".")[0]
+
+    with pytest.raises(ConfigError, match="server.event_loop: uvloop is not installed"):
+        run_loop(which(), "uvloop")
+    assert run_loop(which(), "auto") == "asyncio"
