@@ -1,6 +1,6 @@
 """Server benchmark: turns per second and latency through the REST channel of a real ``csbot serve``.
 
-    python benchmarks/serve.py                       # the whole matrix (about 10 minutes on 2 cores)
+    python benchmarks/serve.py                       # the whole matrix (about 12 minutes on 2 cores)
     python benchmarks/serve.py --quick               # concurrency 64 only, torch, 1 and 2 workers
     python benchmarks/serve.py --backends onnx --workers 2 --concurrency 64   # one corner, merged in
 
@@ -49,13 +49,13 @@ def free_port() -> int:
 
 
 def write_config(directory: Path, paths: Any, redis_url: str, port: int, workers: int, batching: bool,
-                 backend: str) -> Path:
+                 backend: str, device: str | None = None) -> Path:
     """A config file for one server: the demo bot with Redis, the REST channel, no rate limit."""
     import yaml
 
     config = {
         "bot": {"model_dir": str(paths.model_dir), "index_dir": str(paths.index_dir)},
-        "nlu": {"backend": backend},
+        "nlu": {"backend": backend, **({"device": device} if device else {})},
         "sessions": {"store": "redis", "url": redis_url, "namespace": f"bench{port}"},
         "transcripts": {"path": str(directory / f"transcripts-{port}.jsonl")},
         "server": {"port": port, "workers": workers, "max_batch": 32 if batching else 1,
@@ -69,7 +69,7 @@ def write_config(directory: Path, paths: Any, redis_url: str, port: int, workers
 
 @contextlib.contextmanager
 def server(config_path: Path, port: int, log_path: Path, ready_timeout: float = 600) -> Iterator[str]:
-    """``csbot serve`` in a subprocess until the block ends (SIGTERM, then SIGKILL after 30 s)."""
+    """``csbot serve`` in a subprocess until the block ends (SIGTERM, then SIGKILL to its workers too after 30 s)."""
     import urllib.request
 
     root = str(Path(__file__).resolve().parent.parent)
@@ -96,7 +96,7 @@ def server(config_path: Path, port: int, log_path: Path, ready_timeout: float = 
         yield url
     finally:
         if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
+            process.terminate()  # the parent only: it forwards the stop to its workers
             try:
                 process.wait(30)
             except subprocess.TimeoutExpired:
@@ -237,7 +237,9 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16, 64, 256])
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--batching", choices=["on", "off"], nargs="+", default=["on", "off"])
-    parser.add_argument("--backends", nargs="+", default=["torch", "onnx"])
+    parser.add_argument("--backends", nargs="+", default=["torch", "onnx", "onnx-int8"])
+    parser.add_argument("--device", default=None, help="nlu.device for the server (cuda on a GPU machine; "
+                        "with --out benchmarks/results/serve-gpu.json)")
     parser.add_argument("--duration", type=float, default=10.0, help="measured seconds per run")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds of load before measuring")
     parser.add_argument("--quick", action="store_true", help="concurrency 64, torch, batching on, 1 and 2 workers")
@@ -269,7 +271,8 @@ def main() -> None:
                         if not todo:
                             continue
                         port = free_port()
-                        config_path = write_config(directory, config.paths, redis_url, port, workers, batching, backend)
+                        config_path = write_config(directory, config.paths, redis_url, port, workers, batching, backend,
+                                                   args.device)
                         with server(config_path, port, directory / "server.log") as url:
                             for concurrency in todo:
                                 tag = f"{backend}-w{workers}-{'b' if batching else 'nb'}"
