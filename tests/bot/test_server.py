@@ -337,6 +337,6 @@ def test_uvloop_asked_for_but_missing_is_a_config_error_and_auto_falls_back(monk
     async def which() -> str:
         return type(asyncio.get_running_loop()).__module__.split(".")[0]
 
-    with pytest.raises(ConfigError, match="server.event_loop: uvloop is not installed"):
+    with pytest.raises(ConfigError, match=r"server\.event_loop: uvloop is not installed"):
         run_loop(which(), "uvloop")
     assert run_loop(which(), "auto") == "asyncio"
