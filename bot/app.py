@@ -77,7 +77,7 @@ class BotApp:
         nlu_config = config.nlu
         model = NLUModel.load(paths.model_dir, device=nlu_config.device, backend=nlu_config.backend,
                               batch_size=nlu_config.batch_size, max_length=nlu_config.max_length,
-                              oos_threshold=nlu_config.oos_threshold)
+                              oos_threshold=nlu_config.oos_threshold, oos_neighbours=nlu_config.oos_neighbours)
         check_against_model(domain, model.labels.intents, paths.domain)
         retriever = None
         if (paths.index_dir / "csbot-index.json").is_file():

@@ -13,9 +13,10 @@ import logging
 import random
 import re
 import string
-from collections.abc import Mapping
+from collections.abc import Container, Mapping
 from typing import Any
 
+from bot.domain.loader import known_names
 from bot.domain.schema import Domain
 from bot.messages import Button, OutgoingMessage
 from bot.sessions.state import SessionState
@@ -41,15 +42,19 @@ DEFAULT_TEXTS = {
 _PARSER = string.Formatter()
 #: A format spec with a number this long (a width or precision of 10,000 or more) would build a huge text.
 _HUGE_SPEC = re.compile(r"\d{5,}")
+#: A field that reaches into a value or is positional: always left blank, never spelled back.
+_REFERENCE = re.compile(r"^$|^\d+$|[.\[]")
 
 
-def fill(template: str, values: Mapping[str, Any]) -> str:
+def fill(template: str, values: Mapping[str, Any], known: Container[str] | None = None) -> str:
     """``template`` with each ``{name}`` replaced by ``values[name]``, as text.
 
-    The values are never parsed, so braces in them are just characters. A field that is not a plain name
-    (positional, attribute or index access) or has no value is left blank, and a format spec that does not
-    suit its value (or would be huge, or holds a nested field) is ignored; each with a warning. A template
-    that is not a valid format string (the loader refuses those) is sent as it is written.
+    The values are never parsed, so braces in them are just characters. With ``known`` (the names a
+    placeholder may fill: slots and variables), a field naming something else (``{Order Number}``, pasted
+    from a helpdesk) is sent exactly as written, as the domain loader warned. A field that is not a name
+    (positional, attribute or index access), or a known name with no value, is left blank, and a format spec
+    that does not suit its value (or would be huge, or holds a nested field) is ignored; each with a warning.
+    A template that is not a valid format string (the loader refuses those) is sent as it is written.
     """
     try:
         parts = list(_PARSER.parse(template))
@@ -61,6 +66,9 @@ def fill(template: str, values: Mapping[str, Any]) -> str:
         out.append(literal)
         if name is None:
             continue
+        if known is not None and name not in values and name not in known and not _REFERENCE.search(name):
+            out.append(_as_written(name, conversion, spec))
+            continue
         if not name.isidentifier():
             log.warning("template placeholder {%s} is not a plain name; left blank", name)
             continue
@@ -69,6 +77,11 @@ def fill(template: str, values: Mapping[str, Any]) -> str:
             continue
         out.append(_format(name, values[name], spec or "", conversion))
     return "".join(out)
+
+
+def _as_written(name: str, conversion: str | None, spec: str | None) -> str:
+    """A replacement field spelled back as the template wrote it."""
+    return "{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
 
 
 def _format(name: str, value: Any, spec: str, conversion: str | None) -> str:
@@ -94,6 +107,8 @@ class Renderer:
     def __init__(self, domain: Domain, rng: random.Random | None = None) -> None:
         self.domain = domain
         self.rng = rng or random.Random()
+        #: what a placeholder may fill; any other ``{name}`` is sent as written
+        self.known = known_names(domain)
 
     def has(self, name: str) -> bool:
         return name in self.domain.templates or name in DEFAULT_TEXTS
@@ -104,7 +119,7 @@ class Renderer:
                   **{k: _show(v) for k, v in (variables or {}).items()}}
         variants = self.domain.templates.get(name)
         if not variants:
-            return OutgoingMessage(fill(DEFAULT_TEXTS.get(name, name), values))
+            return OutgoingMessage(fill(DEFAULT_TEXTS.get(name, name), values, self.known))
         choices = list(range(len(variants)))
         last = state.variants.get(name)
         if len(choices) > 1 and last in choices:
@@ -112,9 +127,10 @@ class Renderer:
         index = self.rng.choice(choices)
         state.variants[name] = index
         variant = variants[index]
-        buttons = [Button(fill(b.title, values), fill(b.payload or b.title, values)) for b in variant.buttons]
-        image = fill(variant.image, values) if variant.image else None
-        return OutgoingMessage(fill(variant.text, values), buttons, image=image, attachment=variant.attachment,
+        buttons = [Button(fill(b.title, values, self.known), fill(b.payload or b.title, values, self.known))
+                   for b in variant.buttons]
+        image = fill(variant.image, values, self.known) if variant.image else None
+        return OutgoingMessage(fill(variant.text, values, self.known), buttons, image=image, attachment=variant.attachment,
                                custom=variant.custom)
 
     def text(self, text: str, state: SessionState, variables: dict[str, Any] | None = None) -> OutgoingMessage:
@@ -122,7 +138,7 @@ class Renderer:
         and the slots are filled in as data. Never pass a customer's words as ``text``: pass them in
         ``variables`` (see :func:`fill`)."""
         values = {**{k: _show(v) for k, v in state.slots.items()}, **(variables or {})}
-        return OutgoingMessage(fill(text, values))
+        return OutgoingMessage(fill(text, values, self.known))
 
 
 def _show(value: Any) -> Any:

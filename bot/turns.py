@@ -137,6 +137,8 @@ class HitSummary:
     question: str
     score: float | None = None
     rank_score: float | None = None
+    #: the intent the Q&A record is labelled with, when it has one (what evaluation attributes the answer to)
+    intent: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"id": self.id, "question": self.question}
@@ -144,6 +146,8 @@ class HitSummary:
             out["score"] = self.score
         if self.rank_score is not None:
             out["rank_score"] = self.rank_score
+        if self.intent is not None:
+            out["intent"] = self.intent
         return out
 
 
@@ -190,6 +194,8 @@ class TurnDetails:
     intent: str | None = None
     confidence: float | None = None
     out_of_scope: bool | None = None
+    #: the NLU's out-of-scope score: similarity to the nearest training examples (None: the model has none)
+    oos_score: float | None = None
     entities: list[EntityValue] = field(default_factory=list)
     decision: TurnDecision = field(default_factory=_no_decision)
     slots: dict[str, Any] = field(default_factory=dict)
@@ -205,6 +211,7 @@ class TurnDetails:
             "intent": self.intent,
             "confidence": self.confidence,
             "out_of_scope": self.out_of_scope,
+            "oos_score": self.oos_score,
             "entities": [e.to_dict() for e in self.entities],
             "decision": self.decision.to_dict(),
             "slots": dict(self.slots),

@@ -14,6 +14,8 @@ Layout::
       calibration.json      temperature and out-of-scope threshold
       training_config.json  the training options used
       metrics.json          dev metrics at the end of training
+      neighbours.npy        pooled vectors of training examples for out-of-scope detection (nlu/neighbours.py),
+                            when calibration.json has a neighbour_threshold
 
 Saving refuses an existing directory that is neither empty nor an NLU model (:func:`csbot.artefact_dirs.check_out_dir`).
 Loading verifies every checksum; models saved before the tokenizer files had checksums still load, and a
@@ -33,6 +35,7 @@ from csbot.errors import ArtefactError
 from nlu.calibration import Calibration
 from nlu.labels import LabelMaps
 from nlu.model import HeadConfig, JointIntentSlotModel
+from nlu.neighbours import BANK_FILE, NeighbourBank
 
 KIND = "nlu-model"
 MANIFEST = "csbot-model.json"
@@ -65,6 +68,8 @@ class ModelBundle:
     manifest: dict[str, Any] = field(default_factory=dict)
     #: Version, creation time and manifest file, once saved or loaded (None for a model only in memory).
     info: ArtefactInfo | None = None
+    #: Training examples' pooled vectors for out-of-scope detection without out-of-scope data (None: not used).
+    neighbours: NeighbourBank | None = None
 
 
 def save_bundle(bundle: ModelBundle, out_dir: str | Path) -> Path:
@@ -84,11 +89,12 @@ def save_bundle(bundle: ModelBundle, out_dir: str | Path) -> Path:
         write_json(tmp / "calibration.json", bundle.calibration.to_dict())
         write_json(tmp / "training_config.json", bundle.training_config)
         write_json(tmp / "metrics.json", bundle.metrics)
+        extra = [bundle.neighbours.save(tmp).name] if bundle.neighbours is not None else []
         manifest = stamp({
             "kind": KIND,
             "base_model": bundle.base_model,
             "data_fingerprint": bundle.fingerprint,
-            "checksums": {name: sha256_file(tmp / name) for name in (*_CHECKED, *tokenizer_files)},
+            "checksums": {name: sha256_file(tmp / name) for name in (*_CHECKED, *extra, *tokenizer_files)},
         })
         write_json(tmp / MANIFEST, manifest)
     bundle.manifest = manifest
@@ -191,6 +197,16 @@ def load_bundle(model_dir: str | Path, verify: bool = True) -> ModelBundle:
     model.eval()
     training_config = _read_json(root / "training_config.json") if (root / "training_config.json").is_file() else {}
     metrics = _read_json(root / "metrics.json") if (root / "metrics.json").is_file() else {}
+    neighbours = None
+    if calibration.neighbour_threshold is not None:
+        try:
+            neighbours = NeighbourBank.load(root, calibration.neighbour_k)
+        except (OSError, ValueError) as exc:
+            raise ArtefactError(f"cannot read the out-of-scope neighbour bank ({exc}); {_INCOMPLETE}",
+                                root / BANK_FILE) from exc
+        if neighbours.dim != int(getattr(encoder_config, "hidden_size", neighbours.dim)):
+            raise ArtefactError(f"the neighbour bank's vectors have {neighbours.dim} dimensions, the encoder's "
+                                f"{encoder_config.hidden_size}", root / BANK_FILE)
     return ModelBundle(
         model=model,
         tokenizer=tokenizer,
@@ -202,4 +218,5 @@ def load_bundle(model_dir: str | Path, verify: bool = True) -> ModelBundle:
         metrics=metrics,
         manifest=manifest,
         info=info,
+        neighbours=neighbours,
     )

@@ -28,6 +28,13 @@ class Calibration:
     ece_after: float | None = None
     oos_score: str = "probability"
     oos_dev: dict | None = None  # per candidate score: threshold, recall and in-scope accuracy on dev
+    #: out-of-scope detection without out-of-scope data (:mod:`nlu.neighbours`): a message whose similarity to
+    #: its nearest training examples is below this is out of scope; None: not used by this model
+    neighbour_threshold: float | None = None
+    neighbour_k: int = 1
+    #: the share of in-scope dev messages the threshold was chosen to keep, and how many dev messages there were
+    neighbour_accept_rate: float | None = None
+    neighbour_dev_size: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -72,8 +79,14 @@ def oos_scores(logits: np.ndarray, score: str, temperature: float = 1.0, oos_ind
     return (peak + np.log(np.exp(inside - peak).sum(axis=1, keepdims=True)))[:, 0]
 
 
+#: The lowest temperature calibration may choose. Below 1 the network's own probabilities would be sharpened,
+#: which the dev NLL always asks for when dev has (almost) no errors: the temperature then collapses toward
+#: zero and every probability becomes 1.0, so no confidence threshold can act. A floor of 1 keeps the raw scale.
+TEMPERATURE_FLOOR = 1.0
+
+
 def fit_temperature(logits: np.ndarray, targets: np.ndarray, multi_label: bool = False) -> float:
-    """The T > 0 that minimises dev NLL (softmax CE, or BCE per label in multi-label mode)."""
+    """The T >= :data:`TEMPERATURE_FLOOR` that minimises dev NLL (softmax CE, or BCE per label in multi-label mode)."""
     import torch
 
     x = torch.as_tensor(logits, dtype=torch.float64)
@@ -95,7 +108,7 @@ def fit_temperature(logits: np.ndarray, targets: np.ndarray, multi_label: bool =
     temperature = float(log_t.exp().item())
     if not np.isfinite(temperature) or temperature <= 0:
         return 1.0
-    return float(np.clip(temperature, 0.05, 20.0))
+    return float(np.clip(temperature, TEMPERATURE_FLOOR, 20.0))
 
 
 def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, bins: int = 15) -> float:

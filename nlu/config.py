@@ -20,6 +20,8 @@ class NLUConfig(BaseModel):
     oos_threshold: float | None = Field(
         None, ge=0, le=1, description="overrides the model's threshold unless it was chosen on dev data"
     )
+    oos_neighbours: bool = Field(True, description="use the model's out-of-scope neighbour detector (when it has "
+                                                   "one); false: only its probability threshold")
 
     @field_validator("backend")
     @classmethod

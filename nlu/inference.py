@@ -64,6 +64,7 @@ class NLUModel:
         oos_threshold: float | None = None,
         model_dir: str | Path | None = None,
         precision: str = "auto",
+        oos_neighbours: bool = True,
     ) -> None:
         runner_class = NLU_BACKENDS.resolve(backend)  # an unknown name: ConfigError naming nlu.backend
         self.bundle = bundle
@@ -85,6 +86,10 @@ class NLUModel:
                 f"calibration.json: unknown oos_score {self.oos_score!r} (this version knows {', '.join(OOS_SCORES)})"
             )
         self.temperature = float(calibration.temperature)
+        #: out-of-scope detection without out-of-scope data (nlu/neighbours.py), when the model has it
+        use = oos_neighbours and calibration.neighbour_threshold is not None
+        self.neighbours = bundle.neighbours if use else None
+        self.neighbour_threshold = float(calibration.neighbour_threshold or 0.0)
         self._lock = threading.Lock()
         self._runner: Runner = runner_class.from_bundle(bundle, model_dir=model_dir, device=device, precision=precision)
         self.device = self._runner.device
@@ -140,6 +145,11 @@ class NLUModel:
 
     def logits(self, texts: Sequence[str]) -> tuple[np.ndarray, list[np.ndarray], list[_Encoded]]:
         """Raw intent logits (n x intents), slot logits per text (pieces x tags), and the encodings."""
+        intent_out, slot_out, _, encoded = self.forward(texts)
+        return intent_out, slot_out, encoded
+
+    def forward(self, texts: Sequence[str]) -> tuple[np.ndarray, list[np.ndarray], np.ndarray, list[_Encoded]]:
+        """:meth:`logits` and the pooled sentence vectors (n x hidden) the out-of-scope detector compares."""
         if isinstance(texts, str):
             raise TypeError("logits() takes a list of texts, not one string")
         with self._lock:
@@ -147,14 +157,20 @@ class NLUModel:
             order = sorted(range(len(texts)), key=lambda i: len(encoded[i].ids))
             intent_out = np.zeros((len(texts), self.labels.num_intents), dtype=np.float32)
             slot_out: list[np.ndarray] = [np.empty(0)] * len(texts)
+            pooled_out: np.ndarray | None = None
             for start in range(0, len(order), self.batch_size):
                 chunk = order[start : start + self.batch_size]
                 ids, mask, types = self._pad([encoded[i] for i in chunk])
-                intent_logits, slot_logits = self._runner(ids, mask, types)
+                intent_logits, slot_logits, pooled = self._runner(ids, mask, types)
+                if pooled_out is None:
+                    pooled_out = np.zeros((len(texts), pooled.shape[1]), dtype=np.float32)
                 for row, i in enumerate(chunk):
                     intent_out[i] = intent_logits[row]
                     slot_out[i] = slot_logits[row, : len(encoded[i].ids)]
-        return intent_out, slot_out, encoded
+                    pooled_out[i] = pooled[row]
+        if pooled_out is None:
+            pooled_out = np.zeros((0, 0), dtype=np.float32)
+        return intent_out, slot_out, pooled_out, encoded
 
     # -- decoding ------------------------------------------------------------------------------
     def parse(self, texts: Sequence[str]) -> list[ParseResult]:
@@ -165,10 +181,17 @@ class NLUModel:
         if not texts:
             return []
         texts = [tokenizable(t) for t in texts]
-        intent_logits, slot_logits, encoded = self.logits(texts)
-        return [
-            self._result(text, intent_logits[i], slot_logits[i], encoded[i]) for i, text in enumerate(texts)
-        ]
+        intent_logits, slot_logits, pooled, encoded = self.forward(texts)
+        similarity = self.neighbours.scores(pooled) if self.neighbours is not None else None
+        results = []
+        for i, text in enumerate(texts):
+            result = self._result(text, intent_logits[i], slot_logits[i], encoded[i])
+            if similarity is not None:
+                result.oos_score = round(float(similarity[i]), 4)
+                if result.oos_score < self.neighbour_threshold:
+                    result.out_of_scope = True
+            results.append(result)
+        return results
 
     def _result(self, text: str, intent_logits: np.ndarray, slot_logits: np.ndarray, enc: _Encoded) -> ParseResult:
         labels = self.labels

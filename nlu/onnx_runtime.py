@@ -3,8 +3,8 @@ graphs are :mod:`nlu.runners.onnx`).
 
 The network is exported once with torch's TorchScript-based exporter (``torch.onnx.export(...,
 dynamo=False)``; the dynamo exporter needs onnxscript, which csbot does not depend on), with dynamic
-batch and sequence axes, and only the two outputs inference needs (``intent_logits``,
-``slot_logits``). ``onnx-int8`` adds dynamic int8 quantisation of the weights
+batch and sequence axes, and the three outputs inference needs (``intent_logits``, ``slot_logits`` and
+``pooled``, the sentence vector out-of-scope detection compares with the training examples'). ``onnx-int8`` adds dynamic int8 quantisation of the weights
 (``onnxruntime.quantization.quantize_dynamic``).
 
 Exported graphs are cached beside the weights::
@@ -46,9 +46,9 @@ OPSET = 17
 FP32_FILE = "model.onnx"
 INT8_FILE = "model.int8.onnx"
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
-OUTPUT_NAMES = ("intent_logits", "slot_logits")
+OUTPUT_NAMES = ("intent_logits", "slot_logits", "pooled")
 #: Bumped when the way graphs are exported changes, so old cached graphs are re-exported.
-EXPORT_FORMAT = 1
+EXPORT_FORMAT = 2  # 2: the pooled sentence vector is an output too (out-of-scope detection)
 _CHECK_ATOL = 1e-3
 #: mkstemp makes files private; cached graphs are as readable as the weights beside them.
 _FILE_MODE = 0o644
@@ -167,16 +167,16 @@ def ensure_onnx(
 
 
 # -- export ------------------------------------------------------------------------------------
-class _LogitsOnly(torch.nn.Module):
-    """The joint model without its pooled output, so the graph has exactly the two logits outputs."""
+class _Outputs(torch.nn.Module):
+    """The joint model with its three outputs named as the graph names them (:data:`OUTPUT_NAMES`)."""
 
     def __init__(self, model: torch.nn.Module) -> None:
         super().__init__()
         self.model = model
 
     def forward(self, input_ids, attention_mask, token_type_ids):
-        intent_logits, slot_logits, _ = self.model(input_ids, attention_mask, token_type_ids)
-        return intent_logits, slot_logits
+        intent_logits, slot_logits, pooled = self.model(input_ids, attention_mask, token_type_ids)
+        return intent_logits, slot_logits, pooled
 
 
 def _export_fp32(bundle: ModelBundle, out: Path, meta: dict[str, Any]) -> None:
@@ -187,12 +187,13 @@ def _export_fp32(bundle: ModelBundle, out: Path, meta: dict[str, Any]) -> None:
 
         model = copy.deepcopy(model).float().cpu()
     was_training = model.training
-    wrapper = _LogitsOnly(model).eval()
+    wrapper = _Outputs(model).eval()
     example = _example_batch(model, batch=2, length=16, seed=0)
     tmp = _temp_onnx(out.parent, out.name)
     dynamic_axes = {name: {0: "batch", 1: "sequence"} for name in INPUT_NAMES}
     dynamic_axes["intent_logits"] = {0: "batch"}
     dynamic_axes["slot_logits"] = {0: "batch", 1: "sequence"}
+    dynamic_axes["pooled"] = {0: "batch"}
     try:
         try:
             with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
@@ -249,18 +250,19 @@ def _check_against_torch(model: Any, path: Path) -> None:
     for seed, (batch, length) in enumerate([(1, 5), (3, longest)], start=1):
         ids, mask, types = _example_batch(model, batch, length, seed)
         with torch.inference_mode():
-            want_intent, want_slots, _ = model(
+            want_intent, want_slots, want_pooled = model(
                 torch.from_numpy(ids), torch.from_numpy(mask), torch.from_numpy(types)
             )
         feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
-        got_intent, got_slots = session.run(list(OUTPUT_NAMES), {k: v for k, v in feed.items() if k in names})
-        for what, got, want in (("intent", got_intent, want_intent), ("slot", got_slots, want_slots)):
+        got_intent, got_slots, got_pooled = session.run(list(OUTPUT_NAMES), {k: v for k, v in feed.items() if k in names})
+        for what, got, want in (("intent logits", got_intent, want_intent), ("slot logits", got_slots, want_slots),
+                                ("pooled vectors", got_pooled, want_pooled)):
             want = want.float().numpy()
             if got.shape != want.shape or not np.allclose(got, want, atol=_CHECK_ATOL, rtol=_CHECK_ATOL):
                 diff = float(np.abs(got - want).max()) if got.shape == want.shape else float("nan")
                 raise ModelError(
                     f"the ONNX export does not reproduce the torch model on a batch of {batch} x {length} "
-                    f"({what} logits: shape {got.shape} vs {want.shape}, max difference {diff:.3g}); "
+                    f"({what}: shape {got.shape} vs {want.shape}, max difference {diff:.3g}); "
                     "use the torch backend"
                 )
 

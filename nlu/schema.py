@@ -118,6 +118,9 @@ class ParseResult:
     entities: list[ParsedEntity]
     out_of_scope: bool
     intents: list[IntentScore] = field(default_factory=list)
+    #: how close the message is to the training examples (cosine similarity, nlu/neighbours.py); None when the
+    #: model has no out-of-scope detector of that kind
+    oos_score: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -127,6 +130,7 @@ class ParseResult:
             "intents": [s.to_dict() for s in self.intents],
             "entities": [e.to_dict() for e in self.entities],
             "out_of_scope": self.out_of_scope,
+            "oos_score": self.oos_score,
         }
 
 

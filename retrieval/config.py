@@ -65,7 +65,12 @@ class RetrievalConfig(BaseModel):
     approximate: Literal["hnsw", "ivf"] = "hnsw"
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$")
     k: int = Field(5, ge=1)
-    threshold: float = Field(0.6, ge=-1, le=2, description="a top hit below this is not given as an answer")
+    threshold: float = Field(0.6, ge=-1, le=2, description="a top hit below this is not given as an answer, "
+                             "for an index that could not choose its own (too few held-out pairs, or built before)")
+    accept_rate: float = Field(0.97, gt=0, le=1, description="the index's own threshold, chosen at build, accepts "
+                               "this share of its held-out in-scope questions")
+    calibration_min_pairs: int = Field(20, ge=1, description="fewer held-out pairs than this: keep `threshold`")
+    calibration_queries: int = Field(2000, ge=1, description="held-out questions searched at most (a seeded sample)")
     ambiguity_margin: float = Field(0.03, ge=0, description="closer than this between hits = ambiguous")
     merge_threshold: float = Field(0.97, ge=0, le=1.01, description="cosine at which questions merge at build")
     batch_size: int = Field(64, ge=1)

@@ -4,7 +4,8 @@ Layout::
 
     INDEX_DIR/
       csbot-index.json   manifest: kind, format, version and creation time (see csbot.artefacts), embedding
-                         model and dimension, counts, index type, checksums
+                         model and dimension, counts, index type, checksums, and the answer threshold
+                         the index chose (threshold, threshold_method, threshold_pairs, threshold_target)
       vectors.faiss      the faiss index (CPU form)
       labels.npy         the int64 id of each stored vector (-1 once removed)
       records.jsonl      one record a line with its int id ("label")
@@ -23,7 +24,7 @@ import contextlib
 import json
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -54,6 +55,11 @@ class IndexManifest(ArtefactManifest):
     next_label: int | None = Field(default=None, ge=0)
     index_type: str = Field(default="flat", min_length=1)
     index_removed: int = Field(default=0, ge=0)
+    #: The answer threshold the index chose at build (absent in an index saved before: the configured one).
+    threshold: float | None = Field(default=None, ge=-1, le=2)
+    threshold_method: Literal["held_out", "config"] | None = None
+    threshold_pairs: int | None = Field(default=None, ge=0)
+    threshold_target: float | None = Field(default=None, gt=0, le=1)
 
 
 def same_model(a: str, b: str) -> bool:
@@ -69,11 +75,12 @@ def write_index(
     embedding_model: str,
     next_label: int,
     save_encoder: Callable[[Path], None] | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> tuple[dict[str, Any], ArtefactInfo]:
     """Write an index directory atomically (a reader never sees a half-written one); the manifest and its info.
 
     ``save_encoder`` writes a fine-tuned embedding model into the directory it is given; None when the
-    index uses the configured model as it is.
+    index uses the configured model as it is. ``extra`` adds fields to the manifest (the threshold choice).
     """
     out = Path(out_dir).resolve()
     with atomic_directory(out, kind=KIND) as tmp:
@@ -94,6 +101,7 @@ def write_index(
             "questions": sum(1 + len(r.merged) for r in records.values()),
             "next_label": next_label,
             **{f"index_{k}": v for k, v in vectors.describe().items() if k in ("type", "removed")},
+            **(extra or {}),
             "checksums": {name: sha256_file(tmp / name) for name in files},
         })
         write_json(tmp / MANIFEST, manifest)

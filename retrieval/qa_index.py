@@ -27,6 +27,7 @@ from retrieval.lexical import BM25Index
 from retrieval.mining import question_key
 from retrieval.persistence import ENCODER_DIR, MANIFEST, RECORDS, same_model  # noqa: F401 (re-exported)
 from retrieval.records import Hit, QARecord, SearchResult
+from retrieval.thresholds import ThresholdChoice, choose_threshold
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,8 @@ class QAIndex:
         self.info: ArtefactInfo | None = None
         self._expected_dimension: int | None = None
         self._lock = threading.RLock()
+        #: How the answer threshold was chosen (at build, add and remove; from the manifest on load).
+        self.threshold_choice: ThresholdChoice | None = None
 
     # -- identity --------------------------------------------------------------------------------
     @property
@@ -66,6 +69,20 @@ class QAIndex:
     def created(self) -> datetime | None:
         """When the index was saved (aware UTC datetime); None for an index never saved."""
         return self.info.created if self.info is not None else None
+
+    @property
+    def threshold(self) -> float:
+        """The score a top hit needs to be given as an answer: the index's own (chosen on held-out questions)
+        or, when it has none, the configured ``threshold``."""
+        choice = self.threshold_choice
+        return choice.value if choice is not None and choice.method == "held_out" else self.config.threshold
+
+    def calibrate(self) -> ThresholdChoice:
+        """Choose the answer threshold again from the records now held (:mod:`retrieval.thresholds`)."""
+        with self._lock:
+            self.threshold_choice = choose_threshold(self)
+            log.info("%s", self.threshold_choice.describe())
+            return self.threshold_choice
 
     # -- the embedding model ---------------------------------------------------------------------
     @property
@@ -111,6 +128,7 @@ class QAIndex:
         sample = vectors if len(vectors) <= 200_000 else vectors[np.random.default_rng(0).choice(len(vectors), 200_000, replace=False)]
         index.vectors.initialise(sample)
         index._add_merging(merged, vectors, progress)
+        index.calibrate()
         log.info("built a %s index of %d entries from %d records", kind, index.vectors.size, len(records))
         return index
 
@@ -187,6 +205,7 @@ class QAIndex:
                 self.vectors = create_vector_index(choose_kind(self.config, len(records)), self.embedder.dimension, self.config)
             fresh = [QARecord.from_dict(r.to_dict()) for r in records]
             self._append(fresh, vectors)
+            self.calibrate()
             return [r.id for r in fresh]
 
     def remove(self, ids: Iterable[str]) -> int:
@@ -207,6 +226,8 @@ class QAIndex:
                 else:
                     record.merged = [p for p in record.merged if p.id != record_id]
                 removed += 1
+            if removed and self.records:
+                self.calibrate()
             return removed
 
     def _drop_entry(self, label: int, record: QARecord, record_id: str) -> None:
@@ -261,8 +282,9 @@ class QAIndex:
         cfg = self.config
         with self._lock:
             if self.vectors is None or not self.records:
-                return [SearchResult(q, [], cfg.threshold, cfg.ambiguity_margin) for q in queries]
+                return [SearchResult(q, [], self.threshold, cfg.ambiguity_margin) for q in queries]
             depth = max(k, cfg.hybrid.candidates) if use_hybrid else k
+            threshold = self.threshold
             scores, ids = self.vectors.search(vectors, depth)
             lexical = self._lexical() if use_hybrid else None
             results = []
@@ -282,7 +304,7 @@ class QAIndex:
                               for label, cos in dense.items()]
                 ranked.sort(key=lambda item: -item[1])
                 hits = [Hit(self.records[label], cos, rank, lex_share) for label, rank, cos, lex_share in ranked[:k]]
-                results.append(SearchResult(query, hits, cfg.threshold, cfg.ambiguity_margin))
+                results.append(SearchResult(query, hits, threshold, cfg.ambiguity_margin))
             return results
 
     async def asearch(
@@ -301,6 +323,7 @@ class QAIndex:
             self.manifest, self.info = persistence.write_index(
                 out_dir, self.vectors, self.records, embedding_model=self.embedding_model,
                 next_label=self.next_label, save_encoder=self.embedder.save if self.finetuned else None,
+                extra=self.threshold_choice.to_manifest() if self.threshold_choice is not None else None,
             )
             self.manifest_path = self.info.path
             return self.info.path.parent
@@ -332,6 +355,7 @@ class QAIndex:
         except (TypeError, ValueError) as exc:
             raise ArtefactError(f"invalid next_label {manifest.get('next_label')!r}", root / MANIFEST) from exc
         index.manifest, index.info = manifest, info
+        index.threshold_choice = ThresholdChoice.from_manifest(manifest)  # None when saved before: the config's
         missing = [label for label in index.records if label not in index.vectors]
         if missing or len(index.records) != index.vectors.size:
             raise ArtefactError(
@@ -360,6 +384,7 @@ class QAIndex:
         """Counts, index type and placement, memory, the embedding model and the version, for ``csbot index stats``."""
         assert self.vectors is not None
         answers = {r.answer for r in self.records.values()}
+        choice = self.threshold_choice
         return {
             "entries": len(self.records),
             "questions": sum(1 + len(r.merged) for r in self.records.values()),
@@ -369,5 +394,9 @@ class QAIndex:
             "version": self.version,
             "created": self.info.created_iso if self.info is not None else "",
             "index_bytes": self.vectors.memory_bytes(),
+            "threshold": self.threshold,
+            "threshold_method": choice.method if choice is not None else "config",
+            "threshold_pairs": choice.pairs if choice is not None else None,
+            "threshold_target": choice.target if choice is not None else None,
             **{f"index_{k}": v for k, v in self.vectors.describe().items()},
         }

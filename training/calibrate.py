@@ -22,6 +22,7 @@ from nlu.calibration import (
     softmax,
 )
 from nlu.labels import LabelMaps
+from nlu.neighbours import NeighbourBank, acceptance_threshold, sample_per_intent
 from nlu.schema import Example
 from training.config import TrainingConfig
 
@@ -90,4 +91,34 @@ def choose_oos(
     log.debug("out-of-scope score %s, threshold %.4f chosen on dev: %s", chosen, calibration.oos_threshold, results)
 
 
-__all__ = ["calibrate", "choose_oos", "has_oos_examples"]
+def uses_neighbours(dev: Sequence[Example], labels: LabelMaps, config: TrainingConfig) -> bool:
+    """Whether the model gets the neighbour detector: always, never, or (auto) when dev has no out-of-scope data."""
+    if config.oos_detector == "auto":
+        return bool(dev) and not has_oos_examples(dev, labels)
+    return config.oos_detector == "neighbours" and bool(dev)
+
+
+def calibrate_neighbours(calibration: Calibration, train_pooled: np.ndarray, train: Sequence[Example],
+                         dev_pooled: np.ndarray, config: TrainingConfig) -> NeighbourBank:
+    """The neighbour bank from the training examples' pooled vectors, and its threshold on dev.
+
+    The threshold keeps ``oos_accept_rate`` of the dev messages (all in scope here: dev's out-of-scope
+    examples, if any, are left out), so it is set by a rule on data the model never trained on. The plain
+    probability threshold is then off (``oos_threshold`` 0): a low confidence on a message close to the
+    training data is the dialogue policy's business (``thresholds.intent``), not out of scope.
+    """
+    rows = sample_per_intent([ex.intent for ex in train], config.oos_neighbours_per_intent, config.seed)
+    bank = NeighbourBank(train_pooled[rows], config.oos_neighbours_k)
+    scores = bank.scores(dev_pooled)
+    calibration.neighbour_threshold = round(acceptance_threshold(scores, config.oos_accept_rate), 6)
+    calibration.neighbour_k = bank.k
+    calibration.neighbour_accept_rate = config.oos_accept_rate
+    calibration.neighbour_dev_size = len(scores)
+    if calibration.threshold_source != "dev":
+        calibration.oos_threshold, calibration.threshold_source = 0.0, "neighbours"
+    log.info("out-of-scope neighbour threshold %.4f keeps %.0f%% of %d dev messages (bank of %d examples)",
+             calibration.neighbour_threshold, 100 * config.oos_accept_rate, len(scores), len(bank.vectors))
+    return bank
+
+
+__all__ = ["calibrate", "calibrate_neighbours", "choose_oos", "has_oos_examples", "uses_neighbours"]

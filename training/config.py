@@ -29,7 +29,15 @@ class TrainingConfig(BaseModel):
     slot_loss_weight: float = Field(1.0, ge=0)
     dev_split: float = Field(0.1, ge=0, lt=1, description="share of train held out when no dev set is given")
     oos_max_in_scope_cost: float = Field(0.01, ge=0, le=1)
-    oos_threshold: float = Field(0.3, ge=0, le=1, description="used when the data has no out-of-scope examples")
+    oos_threshold: float = Field(0.3, ge=0, le=1, description="used when the data has no out-of-scope examples "
+                                                             "and the neighbour detector is off")
+    oos_detector: Literal["auto", "neighbours", "none"] = Field(
+        "auto", description="out-of-scope detection from in-scope data alone (nlu/neighbours.py): auto uses it when "
+                            "dev has no out-of-scope examples, neighbours always, none never")
+    oos_accept_rate: float = Field(0.97, gt=0, le=1, description="the neighbour detector's threshold keeps this "
+                                                                 "share of the in-scope dev messages")
+    oos_neighbours_per_intent: int = Field(200, ge=1, description="training examples kept per intent to compare with")
+    oos_neighbours_k: int = Field(1, ge=1, description="a message's score: mean similarity to its k nearest examples")
     oos_score: Literal["auto", "probability", "energy"] = Field(
         "auto", description="what the out-of-scope threshold applies to; auto measures both on dev and keeps the better"
     )

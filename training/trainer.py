@@ -29,9 +29,10 @@ from nlu.encoders import encoder_load_error, resolve_encoder
 from nlu.inference import NLUModel, resolve_device
 from nlu.labels import LabelMaps
 from nlu.model import HeadConfig, build_model
+from nlu.neighbours import NeighbourBank
 from nlu.schema import Example
 from training.batches import collate, encode_examples, length_bucketed_batches, seed_everything
-from training.calibrate import calibrate, has_oos_examples
+from training.calibrate import calibrate, calibrate_neighbours, has_oos_examples, uses_neighbours
 from training.config import TrainingConfig
 from training.data import fingerprint
 from training.distributed import DistributedContext
@@ -76,6 +77,8 @@ class Trainer:
             check_out_dir(self.out_dir, "nlu-model")
         self.show_progress = show_progress
         self.on_epoch = on_epoch
+        #: the out-of-scope neighbour bank :meth:`calibrate` builds (None: the model does not use one)
+        self.neighbours: NeighbourBank | None = None
 
     # -- setup ---------------------------------------------------------------------------------
     def _build(self) -> None:
@@ -148,6 +151,7 @@ class Trainer:
             fingerprint=self.fingerprint,
             training_config=self.config.model_dump(),
             metrics=metrics or {},
+            neighbours=self.neighbours,
         )
 
     def _parser(self, calibration: Calibration) -> NLUModel:
@@ -169,11 +173,21 @@ class Trainer:
         return has_oos_examples(self.dev_examples, self.labels)
 
     def calibrate(self) -> Calibration:
-        """Fit the temperature on dev, then the out-of-scope threshold when dev has such examples."""
+        """Fit the temperature on dev, then the out-of-scope threshold when dev has such examples, and the
+        neighbour detector (out of scope from in-scope data alone) when the config asks for it."""
+        self.neighbours = None
         if not self.dev_examples:
             return Calibration(oos_threshold=self.config.oos_threshold, threshold_source="config")
-        logits, _, _ = self._parser(Calibration()).logits([ex.text for ex in self.dev_examples])
-        return calibrate(logits, self.dev_examples, self.labels, self.config)
+        parser = self._parser(Calibration())
+        logits, _, dev_pooled, _ = parser.forward([ex.text for ex in self.dev_examples])
+        calibration = calibrate(logits, self.dev_examples, self.labels, self.config)
+        if uses_neighbours(self.dev_examples, self.labels, self.config):
+            oos = self.labels.oos_label
+            in_scope = np.array([ex.intent != oos for ex in self.dev_examples], dtype=bool)
+            train = [ex for ex in self.train_examples if ex.intent != oos]  # the bank holds in-scope examples only
+            _, _, train_pooled, _ = parser.forward([ex.text for ex in train])
+            self.neighbours = calibrate_neighbours(calibration, train_pooled, train, dev_pooled[in_scope], self.config)
+        return calibration
 
     # -- the loop ------------------------------------------------------------------------------
     def run(self) -> TrainResult:

@@ -48,10 +48,10 @@ def cli(ctx: click.Context, verbose: bool, home: str | None) -> None:
 
 
 def _register() -> None:
-    from bot.cli import chat, data, index, nlu, prepare, serve, test, train, transcripts
+    from bot.cli import chat, data, evaluate, index, nlu, prepare, serve, test, train, transcripts
 
     cli.add_command(train.train_command)
-    cli.add_command(train.evaluate_command)
+    cli.add_command(evaluate.evaluate_group)
     cli.add_command(nlu.nlu_group)
     cli.add_command(data.data_group)
     cli.add_command(index.index_group)

@@ -62,12 +62,17 @@ def _config(config_path, **overrides):
 @click.option("--device", default=None, help="auto | cpu | cuda: where the embedding model and the index run.")
 @click.option("--model", default=None, help="Embedding model: sentence-transformers name or path (default all-MiniLM-L6-v2).")
 @click.option("--finetune", is_flag=True, help="Fine-tune the embedding model on the Q&A pairs first.")
+@click.option("--accept-rate", type=click.FloatRange(0, 1, min_open=True), default=None,
+              help="Share of held-out in-scope questions the index's answer threshold accepts (default 0.97).")
 @config_option
-def build_command(qa_paths, data_format, out_dir, index_type, device, model, finetune, config_path) -> None:
+def build_command(qa_paths, data_format, out_dir, index_type, device, model, finetune, accept_rate,
+                  config_path) -> None:
     """Build an index from Q&A data, merging near-identical questions.
 
     --out must be new, empty, or an index (replaced whole once the new one is complete); anything else is
-    refused before any work, and nothing is deleted.
+    refused before any work, and nothing is deleted. The index chooses its own answer threshold: the score
+    that --accept-rate of its questions reach when searched with themselves left out (the configured
+    retrieval.threshold when too few questions share an intent or answer).
     """
     from csbot.artefact_dirs import check_out_dir
     from retrieval.embeddings import Embedder
@@ -76,7 +81,7 @@ def build_command(qa_paths, data_format, out_dir, index_type, device, model, fin
     from training.qa_data import load_qa
 
     check_out_dir(out_dir, KIND)
-    config = _config(config_path, index_type=index_type, device=device, model=model)
+    config = _config(config_path, index_type=index_type, device=device, model=model, accept_rate=accept_rate)
     records = load_qa(list(qa_paths), data_format)
     embedder = Embedder(config.model, config.device, config.batch_size)
     with _progress(sys.stderr.isatty()) as progress:
@@ -93,6 +98,8 @@ def build_command(qa_paths, data_format, out_dir, index_type, device, model, fin
     stats = index.stats()
     click.echo(f"indexed {stats['questions']} questions as {stats['entries']} entries "
                f"({stats['index_type']}, {stats['index_device']}) in {out_dir}")
+    if index.threshold_choice is not None:
+        click.echo(index.threshold_choice.describe())
 
 
 @index_group.command("add")
@@ -152,7 +159,7 @@ def search_command(index_dir, k, hybrid, model, config_path, queries) -> None:
 @model_option
 @config_option
 def stats_command(index_dir, model, config_path) -> None:
-    """Print what an index holds: entries, questions, answers, type, memory, embedding model."""
+    """Print what an index holds: entries, questions, answers, type, memory, embedding model, answer threshold."""
     from retrieval.qa_index import QAIndex
 
     index = QAIndex.load(index_dir, _config(config_path, model=model))

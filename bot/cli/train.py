@@ -1,4 +1,4 @@
-"""``csbot train`` and ``csbot evaluate``."""
+"""``csbot train`` (``csbot evaluate`` is in :mod:`bot.cli.evaluate`)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from pathlib import Path
 import click
 
 from bot.cli.options import (
-    backend_option,
     config_option,
     device_option,
     format_option,
@@ -84,44 +83,10 @@ def train_command(
                       for name, m in (calibration.get("oos_dev") or {}).items()),
             soft_wrap=True,
         )
+    if calibration.get("neighbour_threshold") is not None:
+        console.print(
+            f"out of scope: similarity to the nearest training examples below {calibration['neighbour_threshold']:.4g} "
+            f"(keeps {calibration['neighbour_accept_rate']:.0%} of {calibration['neighbour_dev_size']} in-scope dev "
+            "messages; no out-of-scope data needed)", soft_wrap=True,
+        )
 
-
-@click.command("evaluate")
-@click.option("--model", "model_dir", type=click.Path(file_okay=False), required=True, help="Trained model directory.")
-@click.option("--data", "data", multiple=True, required=True, help="Labelled data: PATH or PATH@SELECTOR (repeatable).")
-@format_option
-@text_column_option
-@label_column_option
-@backend_option
-@device_option
-@config_option
-@click.option("--report", "report_dir", type=click.Path(file_okay=False), required=True, help="Directory for report.json, report.md and plots.")
-def evaluate_command(model_dir, data, data_format, text_column, label_column, backend, device, config_path, report_dir) -> None:
-    """Evaluate a model on labelled data and write a report."""
-    from rich.console import Console
-
-    from csbot.settings import load_config
-    from nlu.inference import NLUModel
-    from training.data import load_dataset
-    from training.evaluation import evaluate_predictions
-    from training.report import write_report
-
-    config = load_config(config_path, {"nlu.backend": backend, "nlu.device": device}).nlu
-    examples = load_dataset(list(data), data_format, text_column, label_column)
-    model = NLUModel.load(
-        model_dir, device=config.device, backend=config.backend, batch_size=config.batch_size,
-        max_length=config.max_length, oos_threshold=config.oos_threshold,
-    )
-    predictions = model.parse([ex.text for ex in examples])
-    oos = model.labels.oos_label or next((ex.intent for ex in examples if ex.intent.lower() == "oos"), None)
-    metrics = evaluate_predictions(examples, predictions, oos_label=oos)
-    metrics["model"] = str(model_dir)
-    metrics["data"] = [str(d) for d in data]
-    metrics["backend"] = model.backend
-    paths = write_report(metrics, Path(report_dir), title=f"NLU evaluation of {Path(model_dir).name}")
-    console = Console()
-    for key in ("n", "intent_accuracy", "intent_macro_f1", "slot_f1", "exact_match", "in_scope_accuracy", "oos_recall", "oos_precision"):
-        if key in metrics and metrics[key] is not None:
-            value = metrics[key]
-            console.print(f"{key:>18}  {value:.4f}" if isinstance(value, float) else f"{key:>18}  {value}")
-    console.print(f"report: {paths['markdown']}")

@@ -1,5 +1,11 @@
 """Answers from past conversations: search the Q&A index, give the closest answer when it clears the
-threshold, ask which question was meant when several are about as close, and read the customer's pick."""
+threshold, ask which question was meant when several are about as close, and read the customer's pick.
+
+Hits are "the same answer" when both records carry an intent and it is the same one (different answer texts
+of one intent are one answer: the top hit is given), and otherwise when their answer texts are equal; only
+near-tied hits that are different answers lead to a clarifying question. The threshold applied (the domain's
+``thresholds.retrieval`` when set, else the index's own) is written into the turn's decision note.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +21,7 @@ from bot.messages import Button
 from bot.sessions.state import Choice, PendingClarification
 from bot.turns import HitSummary, ReasonCode
 from bot.understanding import Retriever
+from retrieval.records import Hit, SearchResult
 
 log = logging.getLogger(__name__)
 
@@ -50,23 +57,26 @@ class Answers:
             return
         finally:
             turn.retrieval_ms = round((time.perf_counter() - started) * 1000, 2)
-        turn.hits = [HitSummary(h.record.id, h.record.question, round(h.score, 4), round(h.rank_score, 4))
+        turn.hits = [HitSummary(h.record.id, h.record.question, round(h.score, 4), round(h.rank_score, 4), h.record.intent)
                      for h in result.hits]
         thresholds = self.domain.thresholds
         threshold = thresholds.retrieval if thresholds.retrieval is not None else result.threshold
         margin = thresholds.ambiguity_margin if thresholds.ambiguity_margin is not None else result.margin
         result = dataclasses.replace(result, threshold=threshold, margin=margin)
         top = result.top
+        origin = "domain" if thresholds.retrieval is not None else "index"
+        scored = f"top score {top.rank_score:.4f}" if top is not None else "no hits"
+        self._note(turn, f"{scored}, threshold {threshold:.4f} ({origin}), margin {margin:.4f}")
         if top is None or top.rank_score < threshold - margin:
             await self.escalation.fail(turn, ReasonCode.NO_CLOSE_ANSWER, "no past answer close enough")
             return
-        if result.ambiguous:
+        if ambiguous(result, self.domain):
             choices: list[Choice] = []
-            seen: set[str] = set()
+            kept: list[Hit] = []
             for hit in result.hits:
-                if hit.record.answer in seen or hit.rank_score < threshold - margin:
+                if hit.rank_score < threshold - margin or any(same_answer(hit, k, self.domain) for k in kept):
                     continue
-                seen.add(hit.record.answer)
+                kept.append(hit)
                 choices.append(Choice(hit.record.question, hit.record.question, hit.record.answer, hit.record.id))
                 if len(choices) == MAX_CHOICES:
                     break
@@ -87,6 +97,12 @@ class Answers:
         if state.requested_slot:
             turn.ask(state.requested_slot)
 
+    @staticmethod
+    def _note(turn: Turn, text: str) -> None:
+        """Add the retrieval figures to the decision's note."""
+        note = turn.decision.note
+        turn.decision.note = f"{note} [{text}]" if note else text
+
     def pick_choice(self, turn: Turn, pending: PendingClarification, text: str) -> bool:
         """Answer with the choice ``text`` picks (its button's payload, the question typed, or its number);
         False when it picks none (the message is then an ordinary turn)."""
@@ -105,3 +121,31 @@ class Answers:
         if state.requested_slot:  # a question asked during a form: back to the slot
             turn.ask(state.requested_slot)
         return True
+
+
+def answer_key(hit: Hit, domain: Domain) -> str:
+    """What makes two hits one answer. Records labelled with an intent the bot answers with its own template are
+    variants of that one answer, so their intent is the key (a near-tie between two of them is no reason to ask);
+    otherwise the answer text is: a question intent (``retrieve: true``, such as a catch-all ``shop_question``)
+    holds records that answer different things."""
+    intent = hit.record.intent
+    spec = domain.intents.get(intent) if intent is not None else None
+    if spec is not None and not spec.retrieve and domain.template_name(intent) is not None:
+        return f"intent:{intent}"
+    return "answer:" + " ".join(hit.record.answer.split()).casefold()
+
+
+def same_answer(a: Hit, b: Hit, domain: Domain) -> bool:
+    """Whether two hits give one answer (see :func:`answer_key`)."""
+    return answer_key(a, domain) == answer_key(b, domain)
+
+
+def ambiguous(result: SearchResult, domain: Domain) -> bool:
+    """The top hit is within the margin of the threshold, or of a hit that is a different answer."""
+    top = result.top
+    if top is None:
+        return False
+    if abs(top.rank_score - result.threshold) < result.margin:
+        return True
+    rival = next((h for h in result.hits[1:] if not same_answer(h, top, domain)), None)
+    return rival is not None and top.rank_score - rival.rank_score < result.margin

@@ -246,6 +246,7 @@ class DialogueManager:
             intent=parse.intent.name if parse else None,
             confidence=round(parse.intent.confidence, 4) if parse else None,
             out_of_scope=parse.out_of_scope if parse else None,
+            oos_score=parse.oos_score if parse else None,
             entities=[EntityValue(e.entity, e.value) for e in parse.entities] if parse else [],
             decision=turn.decision,
             slots=slots,

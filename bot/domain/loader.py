@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import logging
 import re
 import string
 from collections.abc import Callable, Iterable
@@ -15,6 +16,8 @@ from bot.domain.schema import Domain
 from csbot.config import did_you_mean, field_names, read_yaml
 from csbot.errors import ConfigError
 from csbot.plugins import ImportProblem, import_object
+
+log = logging.getLogger(__name__)
 
 #: Templates the dialogue manager itself uses; a domain may override their wording.
 SYSTEM_TEMPLATES = (
@@ -31,6 +34,13 @@ class DomainError(ConfigError):
     def __init__(self, path: str | Path, key: str, reason: str) -> None:
         self.path, self.key, self.reason = Path(path), key, reason
         super().__init__(f"{self.path}: {key}: {reason}")
+
+
+def known_names(domain: Domain) -> frozenset[str]:
+    """The names a template placeholder may fill: the slots, the actions' ``provides`` and the built-in
+    variables. Any other ``{name}`` is sent as written (the loader warns about it)."""
+    provided = {name for spec in domain.intents.values() for name in spec.provides}
+    return frozenset(set(domain.slots) | provided | BUILTIN_VARIABLES)
 
 
 def placeholders(text: str) -> set[str]:
@@ -93,7 +103,8 @@ def field_problem(field: str, conversion: str | None, spec: str, provided: set[s
 
 
 def _check_fields(text: str, known: set[str], path: str | Path, key: str, provided: frozenset[str] = frozenset()) -> None:
-    """Every field of a template text must be a known slot or variable that renders, and its braces well formed."""
+    """Every field of a template text must render and its braces be well formed (a :class:`DomainError`
+    otherwise); a field that names no slot or variable is only warned about: it is sent as written."""
     try:
         fields = [(field, conversion, spec) for _, field, spec, conversion in string.Formatter().parse(text)
                   if field is not None]
@@ -104,7 +115,9 @@ def _check_fields(text: str, known: set[str], path: str | Path, key: str, provid
         if problem is not None:
             raise DomainError(path, key, problem)
     for field in sorted({field for field, _, _ in fields} - known):
-        raise DomainError(path, key, f"unknown slot or variable {{{field}}} (declare the slot, or the action's 'provides')")
+        log.warning("%s: %s: {%s} is not a slot or variable, so it is sent as written; to fill it, declare the "
+                    "slot or the action's 'provides'; to mean literal braces, write them doubled: {{%s}}",
+                    path, key, field, field)
 
 
 def import_callable(path: str, setting: str = "action") -> Callable[..., Any]:
@@ -158,7 +171,7 @@ def check_domain(domain: Domain, path: str | Path) -> None:
                 reason = str(exc) if not isinstance(exc, RecursionError) else "nested too deeply"
                 raise DomainError(path, f"slots.{name}.regex", f"invalid regular expression: {reason}") from exc
     provided = frozenset(v for spec in domain.intents.values() for v in spec.provides)
-    known = set(domain.slots) | provided | BUILTIN_VARIABLES
+    known = set(known_names(domain))
     for name, intent in domain.intents.items():
         for slot in intent.required_slots:
             if slot not in domain.slots:

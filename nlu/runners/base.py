@@ -1,4 +1,5 @@
-"""The inference backend interface: one padded batch in, intent and slot logits out, as numpy."""
+"""The inference backend interface: one padded batch in, intent and slot logits and the pooled sentence
+vectors out, as numpy."""
 
 from __future__ import annotations
 
@@ -34,5 +35,7 @@ class Runner(abc.ABC):
     @abc.abstractmethod
     def __call__(
         self, input_ids: np.ndarray, attention_mask: np.ndarray, token_type_ids: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """(intent logits ``batch x intents``, slot logits ``batch x pieces x tags``) as float32 numpy."""
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(intent logits ``batch x intents``, slot logits ``batch x pieces x tags``, pooled sentence vectors
+        ``batch x hidden``) as float32 numpy; the pooled vectors are what out-of-scope detection compares
+        with the training examples'."""

@@ -58,15 +58,16 @@ class OnnxRunner(Runner):
 
     def __call__(
         self, input_ids: np.ndarray, attention_mask: np.ndarray, token_type_ids: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         feed = {
             "input_ids": np.ascontiguousarray(input_ids, dtype=np.int64),
             "attention_mask": np.ascontiguousarray(attention_mask, dtype=np.int64),
         }
         if "token_type_ids" in self._inputs:
             feed["token_type_ids"] = np.ascontiguousarray(token_type_ids, dtype=np.int64)
-        intent, slots = self.session.run(self._outputs, feed)
-        return np.asarray(intent, dtype=np.float32), np.asarray(slots, dtype=np.float32)
+        intent, slots, pooled = self.session.run(self._outputs, feed)
+        return (np.asarray(intent, dtype=np.float32), np.asarray(slots, dtype=np.float32),
+                np.asarray(pooled, dtype=np.float32))
 
 
 class QuantizedOnnxRunner(OnnxRunner):

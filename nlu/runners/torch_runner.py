@@ -43,12 +43,12 @@ class TorchRunner(Runner):
 
     def __call__(
         self, input_ids: np.ndarray, attention_mask: np.ndarray, token_type_ids: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         torch = self.torch
         with torch.inference_mode():
-            intent, slots, _ = self.model(
+            intent, slots, pooled = self.model(
                 torch.as_tensor(input_ids, device=self._device),
                 torch.as_tensor(attention_mask, device=self._device),
                 torch.as_tensor(token_type_ids, device=self._device),
             )
-        return intent.float().cpu().numpy(), slots.float().cpu().numpy()
+        return intent.float().cpu().numpy(), slots.float().cpu().numpy(), pooled.float().cpu().numpy()

@@ -220,16 +220,21 @@ def test_a_template_variant_that_says_nothing_is_refused(tmp_path):
         load_domain(path)
 
 
-def test_an_unknown_placeholder_in_an_image_url_is_refused(tmp_path):
+def test_an_unknown_placeholder_in_an_image_url_is_a_warning_and_sent_as_written(tmp_path, caplog):
+    import logging
+
     import yaml
     from conftest import REPO
 
     from bot.domain import load_domain
-    from csbot.errors import CsbotError
+    from bot.render import Renderer
+    from bot.sessions.state import SessionState
 
     data = yaml.safe_load((REPO / "configs" / "demo" / "domain.yml").read_text(encoding="utf-8"))
     data["templates"]["thanks"] = [{"text": "ok", "image": "https://cdn.example/{nope}.png"}]
     path = tmp_path / "domain.yml"
     path.write_text(yaml.safe_dump(data), encoding="utf-8")
-    with pytest.raises(CsbotError, match=r"templates\.thanks\[0\]\.image: unknown slot or variable \{nope\}"):
-        load_domain(path)
+    with caplog.at_level(logging.WARNING, logger="bot.domain.loader"):
+        domain = load_domain(path)
+    assert "templates.thanks[0].image" in caplog.text and "{nope}" in caplog.text and "{{nope}}" in caplog.text
+    assert Renderer(domain).render("thanks", SessionState("s")).image == "https://cdn.example/{nope}.png"

@@ -28,7 +28,8 @@ def test_help_lists_every_subcommand_with_a_description(capsys):
         assert len(line.split(None, 1)[1]) > 10, line
 
 
-@pytest.mark.parametrize("args", [("train",), ("evaluate",), ("nlu", "parse"), ("data", "convert"), ("data", "stats")])
+@pytest.mark.parametrize("args", [("train",), ("evaluate",), ("evaluate", "nlu"), ("evaluate", "bot"), ("nlu", "parse"),
+                                  ("data", "convert"), ("data", "stats")])
 def test_each_subcommand_has_help(capsys, args):
     code, out, _ = run_cli(capsys, *args, "--help")
     assert code == 0 and "Usage: csbot" in out and "--" in out
@@ -200,3 +201,71 @@ def test_invalid_option_value_names_the_field(capsys, tmp_path):
     code, _, err = run_cli(capsys, "train", "--data", "x.jsonl", "--epochs", "0", "--out", str(tmp_path / "m"))
     assert code == 2
     assert err.startswith("error: option: training.epochs:") and "must be >= 1" in err
+
+
+# -- csbot evaluate nlu | bot -------------------------------------------------------------------------------
+
+
+def test_evaluate_help_shows_both_subcommands_and_the_bot_options(capsys):
+    code, out, _ = run_cli(capsys, "evaluate", "--help")
+    assert code == 0 and "csbot evaluate --model M --data D --report R" in out
+    listed = {line.split()[0] for line in out.split("Commands:")[1].splitlines() if line.startswith("  ") and
+              not line.startswith("    ")}
+    assert listed == {"nlu", "bot"}
+    code, out, _ = run_cli(capsys, "evaluate", "bot", "--help")
+    for option in ("--config", "--data", "--out-of-scope", "--report", "--limit", "--concurrency"):
+        assert option in out
+
+
+def test_evaluate_without_a_subcommand_is_the_nlu_evaluation(capsys, tiny_model_dir, tmp_path):
+    data = tmp_path / "dev.jsonl"
+    data.write_text("\n".join(json.dumps(d) for d in TINY_EXAMPLES) + "\n")
+    reports = {}
+    for form in (("evaluate",), ("evaluate", "nlu")):
+        report = tmp_path / "-".join(form)
+        code, out, err = run_cli(capsys, *form, "--model", str(tiny_model_dir), "--data", str(data), "--report", str(report))
+        assert code == 0, err
+        assert "intent_accuracy" in out
+        reports[form] = {k: v for k, v in json.loads((report / "report.json").read_text()).items() if k != "latency_ms"}
+    assert reports[("evaluate",)]["n"] == len(TINY_EXAMPLES)
+    assert reports[("evaluate",)].keys() == reports[("evaluate", "nlu")].keys()
+    code, _, err = run_cli(capsys, "evaluate", "--model", str(tmp_path / "none"), "--data", str(data), "--report", "r")
+    assert code == 4 and "no such model directory" in err  # routed to nlu, its own error
+
+
+def test_evaluate_bot_names_the_file_and_line_of_bad_data(capsys, tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "hi", "intent": "greet"}\n{"text": broken\n')
+    code, _, err = run_cli(capsys, "evaluate", "bot", "--data", str(bad), "--report", str(tmp_path / "r"))
+    assert code == 3 and err.startswith(f"error: {bad}:2:") and len(err.strip().splitlines()) == 1
+    good = tmp_path / "good.jsonl"
+    good.write_text('{"text": "hi", "intent": "greet"}\n')
+    code, _, err = run_cli(capsys, "evaluate", "bot", "--data", str(good), "--out-of-scope", str(tmp_path / "no.txt"),
+                           "--report", str(tmp_path / "r"))
+    assert code == 3 and "no.txt" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.slow
+def test_evaluate_bot_end_to_end_on_the_demo(capsys, demo_models, tmp_path):
+    model, index = demo_models
+    data = tmp_path / "labelled.jsonl"
+    rows = [("where is my order", "track_order"), ("which payment methods do you accept", "payment_methods"),
+            ("how long does delivery take", "delivery_times"), ("hello there", "greet"),
+            ("I want to talk to a person", "human_handoff"), ("what is the capital of peru", "oos")]
+    data.write_text("".join(json.dumps({"text": t, "intent": i}) + "\n" for t, i in rows))
+    extra = tmp_path / "oos.txt"
+    extra.write_text("how frequently is the bus running today\nhow is ford's stock doing\n")
+    report = tmp_path / "report"
+    code, out, err = run_cli(capsys, "evaluate", "bot", "--data", str(data), "--out-of-scope", str(extra),
+                             "--model", str(model), "--index", str(index), "--report", str(report),
+                             "--concurrency", "3")
+    assert code == 0, err
+    for word in ("containment", "precision", "OOS abstention", "clarified", "handed over"):
+        assert word in out
+    result = json.loads((report / "report.json").read_text())
+    assert (result["n"], result["n_in_scope"], result["n_out_of_scope"]) == (8, 5, 3)
+    assert 0.0 <= result["containment"] <= 1.0 and result["intent_threshold"] == 0.55
+    assert len((report / "messages.jsonl").read_text().splitlines()) == 8
+    for name in ("report.md", "curve.png", "per_intent.png"):
+        assert (report / name).stat().st_size > 0

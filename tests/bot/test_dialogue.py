@@ -879,10 +879,11 @@ def test_reply_details_as_json():
 
     searched, failed = asyncio.run(main())
     data = json.loads(json.dumps(searched.details.to_dict()))
-    assert set(data) == {"intent", "confidence", "out_of_scope", "entities", "decision", "slots", "completed",
+    assert set(data) == {"intent", "confidence", "out_of_scope", "oos_score", "entities", "decision", "slots", "completed",
                          "requested_slot", "hits", "timings", "versions"}
     assert data["decision"] == {"move": "retrieve", "code": "question", "earlier": [],
-                                "note": "retrieve: a question for the Q&A index"}
+                                "note": "retrieve: a question for the Q&A index "
+                                        "[top score 0.9100, threshold 0.6000 (index), margin 0.0500]"}
     assert data["hits"][0] == {"id": "qa-ship", "question": "Do you ship abroad?", "score": 0.91, "rank_score": 0.91}
     assert data["versions"] == {"model": "kw-test", "index": "qa-test", "model_created": "", "index_created": ""}
     assert set(data["timings"]) == {"total_ms", "nlu_ms", "retrieval_ms", "store_ms"}
@@ -924,7 +925,8 @@ def test_transcript_records_parse_decision_hits_and_latency(tmp_path):
     assert greet["parse"]["intent_ranking"][0]["name"] == "greet" and len(greet["parse"]["intent_ranking"]) <= 5
     assert greet["source"] == "template" and greet["decision"] == "chitchat" and greet["hits"] == []
     assert greet["reply"]["messages"][0]["text"] in GREETINGS and greet["reply"]["messages"][0]["buttons"]
-    assert question["source"] == "retrieve" and question["decision"] == "retrieve: a question for the Q&A index"
+    assert question["source"] == "retrieve" and question["decision"] == (
+        "retrieve: a question for the Q&A index [top score 0.9100, threshold 0.6000 (index), margin 0.0500]")
     assert [(h["id"], h["score"]) for h in question["hits"]] == [("qa-ship", 0.91), ("qa-hours", 0.32)]
     assert track["parse"]["entities"] == [
         {"entity": "order_id", "value": "48213", "start": 18, "end": 23, "confidence": 0.99}]

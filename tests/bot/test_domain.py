@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import logging
 from pathlib import Path
 
 import pytest
@@ -54,27 +55,61 @@ def test_a_missing_file_is_a_config_error(tmp_path):
         load_domain(tmp_path / "nowhere.yml")
 
 
-def test_unknown_slot_in_a_template_placeholder(tmp_path):
+def warnings_of(tmp_path: Path, data: dict, caplog) -> list[str]:
+    """Load ``data`` (it must load) and return the loader's warnings."""
+    path = write(tmp_path, data)
+    with caplog.at_level(logging.WARNING, logger="bot.domain.loader"):
+        load_domain(path)
+    return [r.getMessage() for r in caplog.records if r.name == "bot.domain.loader" and r.levelno == logging.WARNING]
+
+
+def test_an_unknown_placeholder_in_a_template_is_a_warning_naming_file_key_and_the_escape(tmp_path, caplog):
     data = demo()
     data["templates"]["track_order"][1]["text"] = "Order {order_number} is {status}."
-    err = error_of(tmp_path, data)
-    assert err.key == "templates.track_order[1].text" and "{order_number}" in err.reason
+    [warning] = warnings_of(tmp_path, data, caplog)
+    assert str(tmp_path / "domain.yml") in warning and "templates.track_order[1].text" in warning
+    assert "{order_number}" in warning and "{{order_number}}" in warning and "sent as written" in warning
 
 
-def test_unknown_placeholder_in_a_slot_prompt_or_invalid_text(tmp_path):
+def test_a_helpdesk_placeholder_with_spaces_is_a_warning_and_doubled_braces_none(tmp_path, caplog):
+    data = demo()
+    data["templates"]["payment_methods"][0]["text"] = "Quote {Order Number} and {{Ticket Id}}."
+    [warning] = warnings_of(tmp_path, data, caplog)
+    assert "templates.payment_methods[0].text" in warning and "{Order Number}" in warning
+    assert "Ticket Id" not in warning  # doubled braces are literal braces, nothing to warn about
+
+
+def test_unknown_placeholder_in_a_slot_prompt_or_invalid_text_is_a_warning(tmp_path, caplog):
     data = demo()
     data["slots"]["email"]["prompt"] = "Which address, {customer}?"
-    assert error_of(tmp_path, data).key == "slots.email.prompt"
-    data = demo()
     data["slots"]["order_id"]["invalid"] = "Hmm, {problem}."
-    err = error_of(tmp_path, data)
-    assert err.key == "slots.order_id.invalid" and "{problem}" in err.reason
+    warnings = warnings_of(tmp_path, data, caplog)
+    assert len(warnings) == 2
+    assert any("slots.email.prompt" in w and "{customer}" in w for w in warnings)
+    assert any("slots.order_id.invalid" in w and "{problem}" in w for w in warnings)
 
 
-def test_unknown_placeholder_in_a_button(tmp_path):
+def test_unknown_placeholder_in_a_button_is_a_warning(tmp_path, caplog):
     data = demo()
     data["templates"]["greet"][0]["buttons"][0]["payload"] = "track {orderid}"
-    assert error_of(tmp_path, data).key == "templates.greet[0].buttons[0].payload"
+    [warning] = warnings_of(tmp_path, data, caplog)
+    assert "templates.greet[0].buttons[0].payload" in warning and "{orderid}" in warning
+
+
+def test_the_demo_domain_loads_without_placeholder_warnings(caplog):
+    with caplog.at_level(logging.WARNING, logger="bot.domain.loader"):
+        load_domain(DOMAIN_FILE)
+    assert not [r for r in caplog.records if r.name == "bot.domain.loader"]
+
+
+def test_an_unknown_placeholder_still_refuses_real_format_errors(tmp_path):
+    data = demo()
+    data["templates"]["track_order"][1]["text"] = "Order {order_number!x}."
+    err = error_of(tmp_path, data)
+    assert err.key == "templates.track_order[1].text" and "unknown conversion" in err.reason
+    data = demo()
+    data["templates"]["track_order"][1]["text"] = "Order {Order Number} is {status"
+    assert "invalid template text" in error_of(tmp_path, data).reason
 
 
 def test_positional_and_malformed_fields_are_refused(tmp_path):

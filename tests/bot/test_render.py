@@ -66,7 +66,8 @@ def test_render_default_texts_and_unknown_names():
     invalid = renderer.render("invalid_value", state, {"reason": "'{0}' is not valid"})
     assert invalid.text == "Sorry, '{0}' is not valid."
     assert renderer.render("session_reset", state).text == DEFAULT_TEXTS["session_reset"]
-    assert renderer.render("no_such_{template}", state).text == "no_such_"  # its name, filled like any text
+    # its name, filled like any text: a placeholder that names no slot or variable is sent as written
+    assert renderer.render("no_such_{template}", state).text == "no_such_{template}"
     seen = {renderer.render("two", state).text for _ in range(4)}
     assert seen == {"one", "two"}  # variants alternate
 
@@ -76,3 +77,24 @@ def test_text_takes_the_customers_words_only_as_variables():
     state = SessionState("s", slots={"order_id": "48213"})
     message = renderer.text("Hmm, {reason}. Order {order_id}?", state, {"reason": "'{slot.__class__}' is not valid"})
     assert message.text == "Hmm, '{slot.__class__}' is not valid. Order 48213?"
+
+
+def test_a_placeholder_naming_no_slot_or_variable_is_sent_as_written(caplog):
+    known = {"order_id", "reason"}
+    text = "Quote {Order Number}, {ticket!r:>8}, {{Ref}} and {order_id}; {reason}."
+    assert fill(text, {"order_id": "48213"}, known) == "Quote {Order Number}, {ticket!r:>8}, {Ref} and 48213; ."
+    with caplog.at_level(logging.WARNING, logger="bot.render"):  # references are still never spelled back
+        assert fill("[{a.b}] [{c[0]}] [{0}]", {}, known) == "[] [] []"
+    assert fill("[{Order Number}]", {}) == "[]"  # without ``known``, as before: blank
+
+
+def test_render_sends_an_unknown_placeholder_as_written_and_fills_the_known_ones():
+    templates = {"answer": [VariantSpec(text="Give us your {{Order Number}} or {Order Number}, {order_id}.",
+                                        image="https://cdn.example/{size}.png",
+                                        buttons=[{"title": "Use {order_id}", "payload": "{Ticket}"}])]}
+    renderer = Renderer(Domain(slots={"order_id": {"type": "text", "prompt": "Which order?"}}, templates=templates))
+    message = renderer.render("answer", SessionState("s", slots={"order_id": "48213"}))
+    assert message.text == "Give us your {Order Number} or {Order Number}, 48213."
+    assert message.image == "https://cdn.example/{size}.png"
+    assert [(b.title, b.payload) for b in message.buttons] == [("Use 48213", "{Ticket}")]
+    assert renderer.render("answer", SessionState("s")).text == "Give us your {Order Number} or {Order Number}, ."

@@ -85,7 +85,7 @@ def span(entity) -> tuple[str, str, int, int]:
     return entity.entity, entity.value, entity.start, entity.end
 
 
-def torch_logits(bundle: ModelBundle, batch) -> tuple[np.ndarray, np.ndarray]:
+def torch_logits(bundle: ModelBundle, batch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return TorchRunner(bundle.model, "cpu", half=False)(*batch)
 
 
@@ -98,15 +98,17 @@ def test_fp32_logits_match_torch(model_dir: Path, tokenizer, texts: list[str]) -
     batch = padded(tokenizer, texts)
     assert batch[0].shape[1] > 16 or len(texts) == 1  # longer than the example batch the graph was traced on
     runner = OnnxRunner(bundle, model_dir)
-    intent, slots = runner(*batch)
-    want_intent, want_slots = torch_logits(bundle, batch)
-    assert intent.dtype == np.float32 and slots.dtype == np.float32
+    intent, slots, pooled = runner(*batch)
+    want_intent, want_slots, want_pooled = torch_logits(bundle, batch)
+    assert intent.dtype == np.float32 and slots.dtype == np.float32 and pooled.dtype == np.float32
     assert intent.shape == (len(texts), 3)
     assert slots.shape == (len(texts), batch[0].shape[1], 5)
+    assert pooled.shape == (len(texts), bundle.model.encoder.config.hidden_size)
     np.testing.assert_allclose(intent, want_intent, atol=1e-4, rtol=0)
     np.testing.assert_allclose(slots, want_slots, atol=1e-4, rtol=0)
+    np.testing.assert_allclose(pooled, want_pooled, atol=1e-4, rtol=0)
     assert runner.path == model_dir / "model.onnx"
-    assert [node.name for node in runner.session.get_outputs()] == ["intent_logits", "slot_logits"]
+    assert [node.name for node in runner.session.get_outputs()] == ["intent_logits", "slot_logits", "pooled"]
 
 
 def test_graph_has_dynamic_axes_and_opset(model_dir: Path) -> None:
@@ -161,10 +163,10 @@ def test_int8_runs_and_mostly_agrees(model_dir: Path, tokenizer) -> None:
     assert meta["quantized"] is True and meta["weights_sha256"] == sha256_file(model_dir / WEIGHTS)
 
     batch = padded(tokenizer, TEXTS)
-    intent, slots = runner(*batch)
+    intent, slots, pooled = runner(*batch)
     assert intent.shape == (len(TEXTS), 3) and slots.shape == (len(TEXTS), batch[0].shape[1], 5)
-    assert np.isfinite(intent).all() and np.isfinite(slots).all()
-    want_intent, _ = torch_logits(bundle, batch)
+    assert np.isfinite(intent).all() and np.isfinite(slots).all() and np.isfinite(pooled).all()
+    want_intent, _, _ = torch_logits(bundle, batch)
     agree = (intent.argmax(-1) == want_intent.argmax(-1)).mean()
     assert agree >= 0.5
 
@@ -213,11 +215,11 @@ def test_cached_graph_is_reused_and_reexported_when_weights_change(
         != meta["weights_sha256"]
     )
     batch = padded(tokenizer, TEXTS[:3])
-    intent, slots = third(*batch)
-    want_intent, want_slots = torch_logits(retrained, batch)
+    intent, slots, _ = third(*batch)
+    want_intent, want_slots, _ = torch_logits(retrained, batch)
     np.testing.assert_allclose(intent, want_intent, atol=1e-4, rtol=0)
     np.testing.assert_allclose(slots, want_slots, atol=1e-4, rtol=0)
-    old_intent, _ = first(*batch)
+    old_intent, _, _ = first(*batch)
     assert not np.allclose(intent, old_intent, atol=1e-3)
 
 
@@ -263,7 +265,7 @@ def test_unwritable_model_dir_falls_back_to_user_cache(
         assert runner.path == user_cache / sha[:16] / "model.int8.onnx"
         assert (user_cache / sha[:16] / "model.onnx").is_file()
         assert not (model_dir / "model.onnx").exists() and not (model_dir / "model.int8.onnx").exists()
-        intent, slots = runner(*padded(tokenizer, TEXTS[:2]))
+        intent, slots, _ = runner(*padded(tokenizer, TEXTS[:2]))
         assert intent.shape == (2, 3) and np.isfinite(slots).all()
         parsed = NLUModel.load(model_dir, backend="onnx").parse(TEXTS[:2])
         assert [p.text for p in parsed] == TEXTS[:2]
@@ -290,7 +292,7 @@ def test_read_only_model_dir_with_current_graph_is_used_as_is(
     assert int8.path == cache / "model.int8.onnx"
     assert sorted(p.name for p in cache.iterdir()) == ["model.int8.onnx", "model.int8.onnx.json"]
     assert sorted(p.name for p in model_dir.iterdir()) == shipped
-    intent, _ = int8(*padded(tokenizer, TEXTS[:2]))
+    intent, _, _ = int8(*padded(tokenizer, TEXTS[:2]))
     assert intent.shape == (2, 3) and np.isfinite(intent).all()
 
 

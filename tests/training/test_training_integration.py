@@ -78,3 +78,56 @@ def test_out_of_scope_score_can_be_fixed_by_config(tmp_path, tiny_encoder_dir):
     assert set(result.metrics["calibration"]["oos_dev"]) == {"energy"}
     model = NLUModel.load(tmp_path / "m", device="cpu")
     assert model.oos_score == "energy" and model.oos_threshold == pytest.approx(result.metrics["calibration"]["oos_threshold"])
+
+
+def test_without_out_of_scope_data_the_model_learns_how_close_messages_are_to_its_examples(tmp_path, tiny_encoder_dir):
+    """No out-of-scope examples anywhere: the neighbour detector is built from the training examples, its threshold
+    keeps the configured share of dev, it is saved with a checksum and used by the loaded model."""
+    import numpy as np
+
+    from csbot.errors import ArtefactError
+    from nlu.artefact import load_bundle
+
+    data = examples()
+    dev = data[::3]
+    config = TrainingConfig(base_model=str(tiny_encoder_dir), epochs=1, min_steps=0, batch_size=8, seed=3,
+                            device="cpu", oos_accept_rate=0.9, oos_neighbours_per_intent=5)
+    result = Trainer(config, data, dev, out_dir=tmp_path / "m", show_progress=False).run()
+    calibration = result.metrics["calibration"]
+    assert calibration["threshold_source"] == "neighbours" and calibration["oos_threshold"] == 0.0
+    assert calibration["neighbour_accept_rate"] == 0.9 and calibration["neighbour_dev_size"] == len(dev)
+    assert calibration["temperature"] >= 1.0
+    bundle = load_bundle(tmp_path / "m")
+    assert bundle.neighbours is not None and len(bundle.neighbours.vectors) == 15  # 3 intents x 5
+    assert "neighbours.npy" in bundle.manifest["checksums"]
+
+    model = NLUModel.load(tmp_path / "m", device="cpu")
+    parsed = model.parse([ex.text for ex in dev])
+    scores = np.array([p.oos_score for p in parsed])
+    threshold = calibration["neighbour_threshold"]
+    assert model.neighbour_threshold == pytest.approx(threshold)
+    assert (scores >= threshold - 1e-3).mean() >= 0.9 - 1e-9          # the dev share it was chosen to keep
+    assert [p.out_of_scope for p in parsed] == [bool(s < threshold) for s in scores]
+    assert all(p.to_dict()["oos_score"] == p.oos_score for p in parsed)
+
+    (tmp_path / "m" / "neighbours.npy").write_bytes(b"not an array")
+    with pytest.raises(ArtefactError, match="checksum"):
+        load_bundle(tmp_path / "m")
+
+
+@pytest.mark.parametrize(("detector", "with_oos", "expected"), [
+    ("auto", True, False), ("none", False, False), ("neighbours", True, True),
+])
+def test_the_neighbour_detector_follows_the_config(tiny_encoder_dir, detector, with_oos, expected):
+    data = examples() + ([Example(t, "oos") for t in ("tell me a joke", "what is the weather", "sing a song")]
+                         if with_oos else [])
+    config = TrainingConfig(base_model=str(tiny_encoder_dir), epochs=1, min_steps=0, batch_size=8, seed=3,
+                            device="cpu", oos_detector=detector)
+    result = Trainer(config, data, data[::2], out_dir=None, show_progress=False).run()
+    calibration = result.metrics["calibration"]
+    assert (calibration["neighbour_threshold"] is not None) is expected
+    assert (result.bundle.neighbours is not None) is expected
+    if expected:  # the bank holds the in-scope training examples only, never the out-of-scope ones
+        assert len(result.bundle.neighbours.vectors) == len(examples())
+    if with_oos:  # the out-of-scope dev data still chooses the probability (or energy) threshold
+        assert calibration["threshold_source"] == "dev"
