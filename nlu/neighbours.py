@@ -63,12 +63,17 @@ class NeighbourBank:
     def dim(self) -> int:
         return int(self.vectors.shape[1])
 
-    def scores(self, pooled: np.ndarray) -> np.ndarray:
-        """The mean cosine similarity of each pooled vector to its ``k`` nearest bank vectors (higher: closer)."""
+    def scores(self, pooled: np.ndarray, exclude: np.ndarray | None = None) -> np.ndarray:
+        """The mean cosine similarity of each pooled vector to its ``k`` nearest bank vectors (higher: closer).
+
+        ``exclude`` (rows x bank, boolean) leaves bank vectors out of a row's neighbours: calibration uses it so a
+        dev message that is also a training example is not scored against itself."""
         pooled = normalise(np.atleast_2d(pooled))
         if pooled.shape[1] != self.dim:
             raise ValueError(f"pooled vectors of size {pooled.shape[1]} against a bank of size {self.dim}")
         sims = pooled @ self.vectors.T
+        if exclude is not None:
+            sims = np.where(exclude, -np.inf, sims)
         if self.k == 1:
             return sims.max(axis=1)
         top = np.partition(sims, -self.k, axis=1)[:, -self.k:]

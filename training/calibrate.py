@@ -98,9 +98,14 @@ def uses_neighbours(dev: Sequence[Example], labels: LabelMaps, config: TrainingC
     return config.oos_detector == "neighbours" and bool(dev)
 
 
+def _key(text: str) -> str:
+    return " ".join(text.split()).casefold()
+
+
 def calibrate_neighbours(calibration: Calibration, train_pooled: np.ndarray, train: Sequence[Example],
-                         dev_pooled: np.ndarray, config: TrainingConfig) -> NeighbourBank:
-    """The neighbour bank from the training examples' pooled vectors, and its threshold on dev.
+                         dev: Sequence[Example], dev_pooled: np.ndarray, config: TrainingConfig) -> NeighbourBank | None:
+    """The neighbour bank from the training examples' pooled vectors, and its threshold on dev (None, and no
+    detector, when no dev message can be scored).
 
     The threshold keeps ``oos_accept_rate`` of the dev messages (all in scope here: dev's out-of-scope
     examples, if any, are left out), so it is set by a rule on data the model never trained on. The plain
@@ -109,7 +114,14 @@ def calibrate_neighbours(calibration: Calibration, train_pooled: np.ndarray, tra
     """
     rows = sample_per_intent([ex.intent for ex in train], config.oos_neighbours_per_intent, config.seed)
     bank = NeighbourBank(train_pooled[rows], config.oos_neighbours_k)
-    scores = bank.scores(dev_pooled)
+    # a dev message that is also a training example (a --dev that overlaps --data) is scored against the others
+    bank_texts = np.array([_key(train[row].text) for row in rows])
+    same = np.array([_key(ex.text) for ex in dev])[:, None] == bank_texts[None, :]
+    scores = bank.scores(dev_pooled, exclude=same if same.any() else None)
+    scores = scores[np.isfinite(scores)]
+    if not scores.size:
+        log.warning("no dev message to choose the out-of-scope neighbour threshold on; the model has no such detector")
+        return None
     calibration.neighbour_threshold = round(acceptance_threshold(scores, config.oos_accept_rate), 6)
     calibration.neighbour_k = bank.k
     calibration.neighbour_accept_rate = config.oos_accept_rate

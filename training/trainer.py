@@ -186,7 +186,9 @@ class Trainer:
             in_scope = np.array([ex.intent != oos for ex in self.dev_examples], dtype=bool)
             train = [ex for ex in self.train_examples if ex.intent != oos]  # the bank holds in-scope examples only
             _, _, train_pooled, _ = parser.forward([ex.text for ex in train])
-            self.neighbours = calibrate_neighbours(calibration, train_pooled, train, dev_pooled[in_scope], self.config)
+            dev = [ex for ex, keep in zip(self.dev_examples, in_scope, strict=True) if keep]
+            self.neighbours = calibrate_neighbours(calibration, train_pooled, train, dev, dev_pooled[in_scope],
+                                                   self.config)
         return calibration
 
     # -- the loop ------------------------------------------------------------------------------

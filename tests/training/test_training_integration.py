@@ -37,11 +37,15 @@ def test_train_default_encoder_then_parse(tmp_path):
     assert losses[-1] < losses[0] / 2, losses
     assert result.metrics["intent_accuracy"] >= 0.8
     calibration = result.metrics["calibration"]
-    assert calibration["temperature"] > 0 and calibration["threshold_source"] == "config"
+    assert calibration["temperature"] >= 1.0 and calibration["threshold_source"] == "neighbours"
 
     model = NLUModel.load(tmp_path / "model", device="cpu")
     parsed = model.parse(["where is my order 12345", "hello there", "which payment methods can i use"])
     assert [p.intent.name for p in parsed] == ["track_order", "greet", "payment_methods"]
+    assert [p.out_of_scope for p in parsed] == [False, False, False]
+    # no out-of-scope example was ever given, yet a message about something else is told apart
+    unrelated = model.parse(["how frequently is the bus running today", "what is the capital of australia"])
+    assert all(p.out_of_scope for p in unrelated), [(p.oos_score, model.neighbour_threshold) for p in unrelated]
     orders = [(e.entity, e.value, e.start, e.end) for e in parsed[0].entities]
     assert orders == [("order_id", "12345", 18, 23)]
 
