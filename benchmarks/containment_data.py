@@ -114,8 +114,9 @@ def write_files(bot: BotData, out: Path) -> dict[str, Path]:
     paths["oos.txt"].write_text("\n".join(bot.oos) + "\n", encoding="utf-8")
     with open(paths["qa.csv"], "w", encoding="utf-8", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["question", "answer", "intent"])
-        writer.writerows((text, template_text(intent), intent) for text, intent in bot.train)
+        writer.writerow(["id", "question", "answer", "intent"])  # ids by row: the data sets repeat some texts
+        writer.writerows((f"{bot.name}-{row}", text, template_text(intent), intent)
+                         for row, (text, intent) in enumerate(bot.train))
     domain = {
         "version": 1,
         "intents": {intent: {} for intent in bot.intents},
