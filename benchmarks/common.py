@@ -51,6 +51,20 @@ def machine() -> dict[str, Any]:
     return info
 
 
+def machine_line(results: dict[str, Any]) -> str:
+    """The "Machine: ..." line of a results page: the machine, torch, the commit and when it was measured."""
+    m = results.get("machine", {})
+    return (f"Machine: {m.get('hostname_kind', '?')}, {m.get('cpu', '?')}, {m.get('cores', '?')} cores, torch "
+            f"{m.get('torch', '?')}, commit {m.get('git_commit', '?')}; measured {results.get('measured_at')}.")
+
+
+def checkout_env() -> dict[str, str]:
+    """The environment for running this checkout's ``python -m bot.cli`` in a subprocess, offline."""
+    paths = [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
+    return {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
+            "PYTHONPATH": os.pathsep.join(paths)}
+
+
 def load_results(path: Path) -> dict[str, Any]:
     if path.is_file():
         return json.loads(path.read_text(encoding="utf-8"))

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import time
@@ -25,7 +24,18 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import CACHE, RESULTS, datasets_dir, load_results, machine, now, save_results
+from benchmarks.common import (
+    CACHE,
+    RESULTS,
+    ROOT,
+    checkout_env,
+    datasets_dir,
+    load_results,
+    machine,
+    machine_line,
+    now,
+    save_results,
+)
 from benchmarks.containment_data import build, write_files
 
 BOTS = ("banking77", "clinc_banking")
@@ -35,14 +45,11 @@ KEYS = ("containment", "precision", "oos_abstain_rate", "clarify_share", "fallba
 
 def csbot(*args: str, log: Path) -> None:
     """Run a csbot command (this checkout's), its output appended to ``log``; a failure stops the benchmark."""
-    root = Path(__file__).resolve().parent.parent
-    env = {**os.environ, "HF_HUB_OFFLINE": "1",
-           "PYTHONPATH": os.pathsep.join([str(root), *filter(None, [os.environ.get("PYTHONPATH")])])}
     with open(log, "a", encoding="utf-8") as out:
         out.write(f"\n$ csbot {' '.join(args)}\n")
         out.flush()
         done = subprocess.run([sys.executable, "-m", "bot.cli", *args], stdout=out, stderr=subprocess.STDOUT,
-                              env=env, cwd=root, check=False)
+                              env=checkout_env(), cwd=ROOT, check=False)
     if done.returncode != 0:
         raise SystemExit(f"csbot {args[0]} failed ({done.returncode}); see {log}")
 
@@ -90,10 +97,7 @@ def run_bot(name: str, root: Path, force: bool) -> dict[str, Any]:
 
 
 def write_markdown(results: dict[str, Any], path: Path) -> None:
-    m = results.get("machine", {})
-    lines = ["# Containment benchmark", "",
-             f"Machine: {m.get('hostname_kind', '?')}, {m.get('cpu', '?')}, {m.get('cores', '?')} cores, torch "
-             f"{m.get('torch', '?')}, commit {m.get('git_commit', '?')}; measured {results.get('measured_at')}.",
+    lines = ["# Containment benchmark", "", machine_line(results),
              f"Command: `{results.get('command')}`. Each bot: `csbot train` defaults on its training messages (no "
              "out-of-scope data), one template per intent, a Q&A index of the training messages; held-back in-scope "
              "messages plus about half as many out-of-scope ones through `csbot evaluate bot`.", "",

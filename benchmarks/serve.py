@@ -31,7 +31,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import RESULTS, load_results, machine, now, save_results
+from benchmarks.common import RESULTS, ROOT, checkout_env, load_results, machine, machine_line, now, save_results
 from benchmarks.dialogue import SCRIPT, percentile, start_redis
 
 #: Rasa 3.6's REST channel on a machine like the developers' (2 cores), 16 clients (from the issue).
@@ -72,12 +72,10 @@ def server(config_path: Path, port: int, log_path: Path, ready_timeout: float = 
     """``csbot serve`` in a subprocess until the block ends (SIGTERM, then SIGKILL to its workers too after 30 s)."""
     import urllib.request
 
-    root = str(Path(__file__).resolve().parent.parent)
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
-           "PYTHONPATH": os.pathsep.join([root, *filter(None, [os.environ.get("PYTHONPATH")])])}
     with open(log_path, "ab") as log:
         process = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--config", str(config_path)],
-                                   stdout=log, stderr=subprocess.STDOUT, env=env, cwd=root, start_new_session=True)
+                                   stdout=log, stderr=subprocess.STDOUT, env=checkout_env(), cwd=ROOT,
+                                   start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + ready_timeout
@@ -206,10 +204,7 @@ def summarise(results: dict[str, Any]) -> None:
 
 
 def write_markdown(results: dict[str, Any], path: Path) -> None:
-    m = results.get("machine", {})
-    lines = ["# Server benchmark", "",
-             f"Machine: {m.get('hostname_kind', '?')}, {m.get('cpu', '?')}, {m.get('cores', '?')} cores, "
-             f"torch {m.get('torch', '?')}, commit {m.get('git_commit', '?')}; measured {results.get('measured_at')}.",
+    lines = ["# Server benchmark", "", machine_line(results),
              f"Command: `{results.get('command')}`. The demo shop through the REST channel of `csbot serve`, sessions in "
              f"a real redis-server, the load generator a separate process on the same machine (loopback), "
              f"{results.get('duration_s')} s measured per run after {results.get('warmup_s')} s of warm-up.", "",
