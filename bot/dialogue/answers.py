@@ -22,6 +22,7 @@ from bot.sessions.state import Choice, PendingClarification
 from bot.turns import HitSummary, ReasonCode
 from bot.understanding import Retriever
 from retrieval.records import Hit, SearchResult
+from retrieval.thresholds import answer_key as same_answer_text
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +133,7 @@ def answer_key(hit: Hit, domain: Domain) -> str:
     spec = domain.intents.get(intent) if intent is not None else None
     if spec is not None and not spec.retrieve and domain.template_name(intent) is not None:
         return f"intent:{intent}"
-    return "answer:" + " ".join(hit.record.answer.split()).casefold()
+    return "answer:" + same_answer_text(hit.record)
 
 
 def same_answer(a: Hit, b: Hit, domain: Domain) -> bool:
