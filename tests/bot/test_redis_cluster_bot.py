@@ -27,6 +27,8 @@ def test_two_workers_hold_conversations_on_the_cluster(redis_cluster_url):
         domain = load_domain(DEMO_DOMAIN)
         async with RedisSessionStore(redis_cluster_url) as store_a, RedisSessionStore(redis_cluster_url) as store_b:
             stream = RedisTranscriptStream(redis_cluster_url)
+            await stream.start()  # as BotApp.start does: the cluster client learns the slots before concurrent use
+            await stream.ping()
             workers = [DialogueManager(domain, KeywordUnderstander(), store, transcripts=stream)
                        for store in (store_a, store_b)]
             asked = await asyncio.gather(*(workers[n % 2].handle(Message(c, "where is my order", "rest"))
