@@ -35,6 +35,10 @@ class Calibration:
     #: the share of in-scope dev messages the threshold was chosen to keep, and how many dev messages there were
     neighbour_accept_rate: float | None = None
     neighbour_dev_size: int = 0
+    #: the confidence the model's answers need (the dialogue policy's default ``thresholds.intent``): the lowest at
+    #: which its answers on dev were right at least ``intent_precision`` of the time; None: not chosen
+    intent_threshold: float | None = None
+    intent_precision: float | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)

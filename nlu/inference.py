@@ -90,6 +90,8 @@ class NLUModel:
         use = oos_neighbours and calibration.neighbour_threshold is not None
         self.neighbours = bundle.neighbours if use else None
         self.neighbour_threshold = float(calibration.neighbour_threshold or 0.0)
+        #: the confidence this model's answers need, chosen on dev (None: not chosen; the domain decides)
+        self.intent_threshold = calibration.intent_threshold
         self._lock = threading.Lock()
         self._runner: Runner = runner_class.from_bundle(bundle, model_dir=model_dir, device=device, precision=precision)
         self.device = self._runner.device
@@ -186,6 +188,7 @@ class NLUModel:
         results = []
         for i, text in enumerate(texts):
             result = self._result(text, intent_logits[i], slot_logits[i], encoded[i])
+            result.threshold = self.intent_threshold
             if similarity is not None:
                 result.oos_score = round(float(similarity[i]), 4)
                 if result.oos_score < self.neighbour_threshold:

@@ -93,15 +93,4 @@ class NeighbourBank:
         return cls(array.astype(np.float32), k)
 
 
-def acceptance_threshold(scores: np.ndarray, accept_rate: float) -> float:
-    """The score that keeps ``accept_rate`` of ``scores`` (those at or above it): the low quantile."""
-    if not 0 < accept_rate <= 1:
-        raise ValueError(f"accept_rate must be in (0, 1], got {accept_rate}")
-    scores = np.sort(np.asarray(scores, dtype=np.float64))
-    if len(scores) == 0:
-        raise ValueError("no scores to choose a threshold from")
-    index = int(np.floor((1 - accept_rate) * len(scores)))
-    return float(scores[min(index, len(scores) - 1)])
-
-
-__all__ = ["BANK_FILE", "NeighbourBank", "acceptance_threshold", "normalise", "sample_per_intent"]
+__all__ = ["BANK_FILE", "NeighbourBank", "normalise", "sample_per_intent"]

@@ -121,6 +121,9 @@ class ParseResult:
     #: how close the message is to the training examples (cosine similarity, nlu/neighbours.py); None when the
     #: model has no out-of-scope detector of that kind
     oos_score: float | None = None
+    #: the confidence this model's answers need, chosen on dev when it was trained (``Calibration.intent_threshold``);
+    #: the policy's default when the domain sets none. None: the model chose none
+    threshold: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -131,6 +134,7 @@ class ParseResult:
             "entities": [e.to_dict() for e in self.entities],
             "out_of_scope": self.out_of_scope,
             "oos_score": self.oos_score,
+            "threshold": self.threshold,
         }
 
 

@@ -69,6 +69,8 @@ class RetrievalConfig(BaseModel):
                              "for an index that could not choose its own (too few held-out pairs, or built before)")
     accept_rate: float = Field(0.97, gt=0, le=1, description="the index's own threshold, chosen at build, accepts "
                                "this share of its held-out in-scope questions")
+    answer_precision: float = Field(0.95, ge=0, le=1, description="...and answers its held-out questions right this "
+                                    "often (the higher of the two thresholds; 0: acceptance only)")
     calibration_min_pairs: int = Field(20, ge=1, description="fewer held-out pairs than this: keep `threshold`")
     calibration_queries: int = Field(2000, ge=1, description="held-out questions searched at most (a seeded sample)")
     ambiguity_margin: float = Field(0.03, ge=0, description="closer than this between hits = ambiguous")

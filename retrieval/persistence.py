@@ -5,7 +5,8 @@ Layout::
     INDEX_DIR/
       csbot-index.json   manifest: kind, format, version and creation time (see csbot.artefacts), embedding
                          model and dimension, counts, index type, checksums, and the answer threshold
-                         the index chose (threshold, threshold_method, threshold_pairs, threshold_target)
+                         the index chose (threshold, threshold_method, threshold_pairs, threshold_target,
+                         threshold_precision, threshold_top_hit_accuracy)
       vectors.faiss      the faiss index (CPU form)
       labels.npy         the int64 id of each stored vector (-1 once removed)
       records.jsonl      one record a line with its int id ("label")
@@ -60,6 +61,8 @@ class IndexManifest(ArtefactManifest):
     threshold_method: Literal["held_out", "config"] | None = None
     threshold_pairs: int | None = Field(default=None, ge=0)
     threshold_target: float | None = Field(default=None, gt=0, le=1)
+    threshold_precision: float | None = Field(default=None, ge=0, le=1)
+    threshold_top_hit_accuracy: float | None = Field(default=None, ge=0, le=1)
 
 
 def same_model(a: str, b: str) -> bool:

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from csbot import thresholds
+from csbot.thresholds import acceptance_threshold, precision_threshold
 from nlu.calibration import (
     OOS_SCORES,
     Calibration,
@@ -22,7 +24,7 @@ from nlu.calibration import (
     softmax,
 )
 from nlu.labels import LabelMaps
-from nlu.neighbours import NeighbourBank, acceptance_threshold, sample_per_intent
+from nlu.neighbours import NeighbourBank, sample_per_intent
 from nlu.schema import Example
 from training.config import TrainingConfig
 
@@ -58,7 +60,30 @@ def calibrate(
     calibration = Calibration(temperature, config.oos_threshold, "config", ece[0], ece[1])
     if has_oos_examples(dev, labels):
         choose_oos(calibration, logits, gold, labels, config)
+    choose_intent_threshold(calibration, after, gold, labels, config)
     return calibration
+
+
+def choose_intent_threshold(calibration: Calibration, probs: np.ndarray, gold: np.ndarray, labels: LabelMaps,
+                            config: TrainingConfig) -> None:
+    """The confidence the model's answers need, by rule on the in-scope dev messages: the lowest at which the
+    answers given are right ``answer_precision`` of the time (calibrated probabilities; the out-of-scope label, if
+    any, is left out). Dev is also the early-stopping set, so its precision is a little optimistic: the target is
+    set above what a team asks of the whole bot. Unset when ``answer_precision`` is 0 or dev is too small."""
+    if config.answer_precision <= 0:
+        return
+    oos = labels.intent_id(labels.oos_label) if labels.oos_label is not None else None
+    in_scope = gold != oos if oos is not None else np.ones(len(gold), dtype=bool)
+    confidence, predicted = probs.max(1), probs.argmax(1)
+    threshold = precision_threshold(confidence[in_scope], (predicted == gold)[in_scope], config.answer_precision,
+                                    thresholds.MIN_PRECISION_EXAMPLES)
+    if threshold is None:
+        log.info("dev has too few in-scope messages to choose the intent threshold; the domain's default applies")
+        return
+    calibration.intent_threshold = round(min(threshold, 1.0), 6)
+    calibration.intent_precision = config.answer_precision
+    log.info("intent threshold %.4f: answers on dev right %.0f%% of the time", calibration.intent_threshold,
+             100 * config.answer_precision)
 
 
 def choose_oos(
@@ -133,4 +158,4 @@ def calibrate_neighbours(calibration: Calibration, train_pooled: np.ndarray, tra
     return bank
 
 
-__all__ = ["calibrate", "calibrate_neighbours", "choose_oos", "has_oos_examples", "uses_neighbours"]
+__all__ = ["calibrate", "calibrate_neighbours", "choose_intent_threshold", "choose_oos", "has_oos_examples", "uses_neighbours"]

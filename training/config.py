@@ -38,6 +38,9 @@ class TrainingConfig(BaseModel):
                                                                  "share of the in-scope dev messages")
     oos_neighbours_per_intent: int = Field(200, ge=1, description="training examples kept per intent to compare with")
     oos_neighbours_k: int = Field(1, ge=1, description="a message's score: mean similarity to its k nearest examples")
+    answer_precision: float = Field(
+        0.98, ge=0, le=1, description="the model's confidence threshold (the default thresholds.intent) is the lowest "
+                                      "at which its answers on dev are right this often; 0: not chosen (0.5)")
     oos_score: Literal["auto", "probability", "energy"] = Field(
         "auto", description="what the out-of-scope threshold applies to; auto measures both on dev and keeps the better"
     )

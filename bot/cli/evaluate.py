@@ -105,6 +105,7 @@ def bot_command(config_path, data, out_of_scope, data_format, model_dir, index_d
 
     from bot.app import BotApp
     from bot.messages import Message
+    from bot.policy.base import DEFAULT_INTENT_THRESHOLD
     from csbot.settings import load_config
     from training.bot_evaluation import load_messages, run_bot, summarise
     from training.bot_report import write_bot_report
@@ -128,7 +129,11 @@ def bot_command(config_path, data, out_of_scope, data_format, model_dir, index_d
                                  messages, concurrency)
 
     outcomes = asyncio.run(run_all())
-    report = summarise(outcomes, thresholds.intent, retrieval_threshold)
+    # the domain's, else the one the model chose on dev when it was trained (see Policy.intent_threshold)
+    model = getattr(app.nlu, "model", None)
+    intent_threshold = thresholds.intent if thresholds.intent is not None else getattr(model, "intent_threshold", None)
+    report = summarise(outcomes, intent_threshold if intent_threshold is not None else DEFAULT_INTENT_THRESHOLD,
+                       retrieval_threshold)
     report.config = str(config_path or "(default)")
     report.data = [str(d) for d in data]
     report.out_of_scope_data = [str(d) for d in out_of_scope]

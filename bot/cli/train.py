@@ -89,4 +89,10 @@ def train_command(
             f"(keeps {calibration['neighbour_accept_rate']:.0%} of {calibration['neighbour_dev_size']} in-scope dev "
             "messages; no out-of-scope data needed)", soft_wrap=True,
         )
+    if calibration.get("intent_threshold") is not None:
+        console.print(
+            f"answers: intent confidence {calibration['intent_threshold']:.4g} or more (its dev answers were right "
+            f"{calibration['intent_precision']:.0%} of the time; the domain's thresholds.intent overrides it)",
+            soft_wrap=True,
+        )
 

@@ -78,7 +78,8 @@ class IntentSpec(_Strict):
 class Thresholds(_Strict):
     """Confidence levels the policy decides with."""
 
-    intent: float = Field(0.5, ge=0, le=1, description="below this the intent is not trusted")
+    intent: float | None = Field(None, ge=0, le=1, description="below this the intent is not trusted (default: the "
+                                 "threshold the model chose on dev when trained, else 0.5)")
     retrieval: float | None = Field(None, description="a retrieved answer needs this score (default: the index's)")
     ambiguity_margin: float | None = Field(None, ge=0, description="hits closer than this are ambiguous")
 

@@ -17,6 +17,8 @@ if TYPE_CHECKING:
 REPLY_INTENTS = frozenset({"inform", "affirm", "deny"})
 #: Intents that drop what is in progress (and say "no" to a confirmation).
 STOP_INTENTS = frozenset({"stop", "cancel", "nevermind", "never_mind"})
+#: The intent threshold when neither the domain nor the model sets one.
+DEFAULT_INTENT_THRESHOLD = 0.5
 
 
 @dataclass
@@ -40,10 +42,18 @@ class Policy(abc.ABC):
     def decide(self, state: SessionState, parse: ParseResult) -> Decision:
         """The move for this message in this session."""
 
-    def confident(self, parse: ParseResult) -> bool:
-        """Whether the parse is sure enough to act on: in scope, and the intent's confidence at its own
-        ``threshold`` or, without one, the domain's ``thresholds.intent``. The dialogue manager asks this
-        too (a yes or no at a confirmation is taken from the intent only when confident)."""
+    def intent_threshold(self, parse: ParseResult) -> float:
+        """The confidence ``parse``'s intent needs: its own ``threshold`` in the domain, else the domain's
+        ``thresholds.intent``, else the one the model chose on dev when trained, else 0.5."""
         spec = self.domain.intents.get(parse.intent.name)
-        threshold = spec.threshold if spec is not None and spec.threshold is not None else self.domain.thresholds.intent
-        return not parse.out_of_scope and parse.intent.confidence >= threshold
+        for threshold in (spec.threshold if spec is not None else None, self.domain.thresholds.intent,
+                          getattr(parse, "threshold", None)):
+            if threshold is not None:
+                return float(threshold)
+        return DEFAULT_INTENT_THRESHOLD
+
+    def confident(self, parse: ParseResult) -> bool:
+        """Whether the parse is sure enough to act on: in scope, and the intent's confidence at least
+        :meth:`intent_threshold`. The dialogue manager asks this too (a yes or no at a confirmation is taken
+        from the intent only when confident)."""
+        return not parse.out_of_scope and parse.intent.confidence >= self.intent_threshold(parse)

@@ -28,6 +28,7 @@ from bot.dialogue import DialogueManager
 from bot.domain import load_domain
 from bot.messages import Message, Reply
 from bot.policy import Decision, Policy, RulePolicy
+from bot.policy.base import DEFAULT_INTENT_THRESHOLD
 from bot.sessions import MemorySessionStore, RedisSessionStore
 from bot.sessions.state import HISTORY_LENGTH, PendingClarification, PendingConfirmation, SessionState
 from bot.transcripts.jsonl import JsonlTranscriptLog
@@ -753,6 +754,26 @@ def test_policy_confident_by_default_uses_the_domain_thresholds():
     assert not policy.confident(parse_text("hello"))
     domain.intents["greet"].threshold = 0.2
     assert policy.confident(ParseResult("hi", IntentScore("greet", 0.3), [], [], False))
+
+
+def test_without_a_domain_threshold_the_models_own_applies_then_the_default():
+    domain = load_domain(DOMAIN_FILE)
+    domain.thresholds.intent = None
+    policy = OnlyDecides(domain)
+
+    def parse(confidence: float, model_threshold: float | None) -> ParseResult:
+        result = ParseResult("hi", IntentScore("greet", confidence), [], [], False)
+        result.threshold = model_threshold
+        return result
+
+    assert policy.intent_threshold(parse(0.7, 0.9)) == 0.9  # the model's, chosen on dev
+    assert not policy.confident(parse(0.89, 0.9)) and policy.confident(parse(0.9, 0.9))
+    assert policy.intent_threshold(parse(0.7, None)) == DEFAULT_INTENT_THRESHOLD == 0.5
+    assert policy.confident(parse(0.5, None)) and not policy.confident(parse(0.49, None))
+    domain.thresholds.intent = 0.3  # the domain's wins over the model's
+    assert policy.confident(parse(0.35, 0.9))
+    domain.intents["greet"].threshold = 0.95  # and the intent's own over both
+    assert not policy.confident(parse(0.92, 0.9)) and policy.intent_threshold(parse(0.92, 0.2)) == 0.95
 
 
 def test_a_custom_policy_with_only_decide_drives_the_manager():

@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nlu.neighbours import NeighbourBank, acceptance_threshold, normalise, sample_per_intent
+from csbot.thresholds import acceptance_threshold
+from nlu.neighbours import NeighbourBank, normalise, sample_per_intent
 
 
 def test_scores_are_the_cosine_similarity_to_the_nearest_vectors():
@@ -35,18 +36,6 @@ def test_a_message_far_from_every_intent_scores_below_the_in_scope_ones():
     threshold = acceptance_threshold(bank.scores(dev), 0.97)
     assert (bank.scores(dev) >= threshold).mean() >= 0.97
     assert (bank.scores(far) < threshold).mean() > 0.9
-
-
-def test_the_threshold_keeps_the_asked_share():
-    scores = np.arange(100, dtype=float)  # 0 .. 99
-    assert acceptance_threshold(scores, 0.97) == 3.0                # keeps 3 .. 99: 97 of 100
-    assert acceptance_threshold(scores[::-1], 0.5) == 50.0
-    assert acceptance_threshold(scores, 1.0) == 0.0
-    for bad in (0.0, 1.5):
-        with pytest.raises(ValueError, match="accept_rate"):
-            acceptance_threshold(scores, bad)
-    with pytest.raises(ValueError, match="no scores"):
-        acceptance_threshold(np.array([]), 0.9)
 
 
 def test_the_sample_keeps_at_most_n_per_intent_reproducibly():

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from test_qa_index import TrigramEmbedder
 
 from csbot.errors import ArtefactError
+from csbot.thresholds import precision_threshold
 from retrieval import thresholds
 from retrieval.config import RetrievalConfig
 from retrieval.qa_index import MANIFEST, QAIndex
@@ -65,7 +66,7 @@ def oracle_scores(records: list[QARecord], embedder, with_intents: bool) -> np.n
 @pytest.mark.parametrize("with_intents", [True, False])
 def test_the_held_out_threshold_accepts_the_target_share_of_in_scope_questions(with_intents):
     records, embedder = make_records(with_intents), TrigramEmbedder()
-    cfg = config(accept_rate=0.9, threshold=0.6, hybrid={"enabled": False})
+    cfg = config(accept_rate=0.9, threshold=0.6, hybrid={"enabled": False}, answer_precision=0)
     index = QAIndex.build(records, cfg, embedder=embedder)
     choice = index.threshold_choice
     assert choice is not None and (choice.method, choice.pairs, choice.target) == ("held_out", 36, 0.9)
@@ -78,13 +79,39 @@ def test_the_held_out_threshold_accepts_the_target_share_of_in_scope_questions(w
     assert all(r.threshold == choice.value for r in index.search(["where is my order", "zzz"]))
 
 
-def test_the_acceptance_threshold_of_known_scores():
-    scores = np.array([0.9, 0.1, 0.5, 0.7, 0.3, 0.8, 0.6, 0.4, 0.2, 0.95])
-    assert thresholds.acceptance_threshold(scores, 0.9) == 0.2  # only 0.1 (one in ten) below
-    assert thresholds.acceptance_threshold(scores, 1.0) == 0.1
-    assert thresholds.acceptance_threshold(scores, 0.5) == 0.6
-    with pytest.raises(ValueError):
-        thresholds.acceptance_threshold(np.array([]), 0.9)
+def oracle_top_hits(records: list[QARecord], embedder) -> tuple[np.ndarray, np.ndarray]:
+    """Each question's best cosine to any other record, and whether that record has the same answer."""
+    vectors = embedder.encode([r.question for r in records])
+    sims = vectors @ vectors.T
+    np.fill_diagonal(sims, -np.inf)
+    best = sims.argmax(1)
+    right = np.array([records[j].answer == records[i].answer for i, j in enumerate(best)])
+    return sims.max(1), right
+
+
+def test_the_precision_rule_raises_the_threshold_until_the_top_hits_given_are_right_often_enough():
+    records, embedder = make_records(), TrigramEmbedder()  # trigrams blur the topics: top hits right ~69%
+    base = config(accept_rate=0.9, hybrid={"enabled": False})
+    acceptance = QAIndex.build(records, base.model_copy(update={"answer_precision": 0.0}), embedder=embedder)
+    strict = QAIndex.build(records, base.model_copy(update={"answer_precision": 0.75}), embedder=embedder)
+    top, right = oracle_top_hits(records, embedder)
+    choice = strict.threshold_choice
+    assert choice.precision == 0.75 and choice.top_hit_accuracy == pytest.approx(right.mean(), abs=1e-4)
+    assert right.mean() < 0.75 and choice.value > acceptance.threshold + 0.05  # the precision rule acts
+    assert choice.value == pytest.approx(precision_threshold(top, right, 0.75, min_examples=1), abs=1e-5)
+    given = top >= choice.value - 1e-5
+    assert given.any() and right[given].mean() >= 0.75
+    lower = top[top < choice.value - 1e-5].max()  # one step lower: the answers given are wrong too often
+    assert right[top >= lower - 1e-6].mean() < 0.75
+    assert "right 75% of the time" in choice.describe()
+
+
+def test_an_index_whose_top_hits_are_never_right_enough_answers_nothing():
+    records, embedder = make_records(), TrigramEmbedder()
+    index = QAIndex.build(records, config(hybrid={"enabled": False}, answer_precision=0.99), embedder=embedder)
+    top, _ = oracle_top_hits(records, embedder)
+    assert index.threshold > top.max()  # no held-out question would have been answered
+    assert index.search(["has my order shipped yet"])[0].threshold == index.threshold
 
 
 def test_siblings_scored_one_by_one_match_the_search(monkeypatch):
@@ -224,7 +251,7 @@ def test_csbot_index_build_and_stats_report_the_threshold(tmp_path, monkeypatch,
     printed = capsys.readouterr().out
     manifest = json.loads((out / MANIFEST).read_text())
     assert manifest["threshold_method"] == "held_out" and manifest["threshold_target"] == 0.9
-    assert f"answer threshold {manifest['threshold']:.4f}, chosen to accept 90% of 36 held-out" in printed
+    assert f"answer threshold {manifest['threshold']:.4f}, chosen on 36 held-out in-scope questions to accept 90%" in printed
     assert main(["index", "stats", "--index", str(out)]) == 0
     stats = json.loads(capsys.readouterr().out)
     assert {k: stats[k] for k in FIELDS} == {k: manifest[k] for k in FIELDS}

@@ -119,6 +119,21 @@ def test_without_out_of_scope_data_the_model_learns_how_close_messages_are_to_it
         load_bundle(tmp_path / "m")
 
 
+def test_the_intent_threshold_chosen_on_dev_reaches_every_parse(tiny_encoder_dir, tmp_path, monkeypatch):
+    monkeypatch.setattr("csbot.thresholds.MIN_PRECISION_EXAMPLES", 1)  # the tiny dev set is enough here
+    data = examples()
+    config = TrainingConfig(base_model=str(tiny_encoder_dir), epochs=1, min_steps=0, batch_size=8, seed=3,
+                            device="cpu", answer_precision=0.9)
+    result = Trainer(config, data, data[::3], out_dir=tmp_path / "m", show_progress=False).run()
+    calibration = result.metrics["calibration"]
+    assert calibration["intent_precision"] == 0.9 and 0 <= calibration["intent_threshold"] <= 1
+    model = NLUModel.load(tmp_path / "m", device="cpu")
+    assert model.intent_threshold == pytest.approx(calibration["intent_threshold"])
+    parsed = model.parse(["hello there", "something else"])
+    assert [p.threshold for p in parsed] == [model.intent_threshold] * 2
+    assert parsed[0].to_dict()["threshold"] == model.intent_threshold
+
+
 @pytest.mark.parametrize(("detector", "with_oos", "expected"), [
     ("auto", True, False), ("none", False, False), ("neighbours", True, True),
 ])
