@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING
 from bot.channels.base import OutputChannel
 from bot.conversations import CURRENT_TEXT, compose_hooks, handoff_info, last_messages, outgoing_turn
 from bot.dialogue import DialogueManager
-from bot.domain import Domain, check_against_model, load_domain
+from bot.dialogue.models import Models
+from bot.domain import Domain, load_domain
 from bot.messages import Message, OutgoingMessage, Reply
 from bot.sessions.base import SessionStore
 from bot.sessions.handoffs import HandoffInfo, HandoffList, MemoryHandoffList
@@ -39,6 +40,7 @@ from csbot.errors import ConfigError, DeliveryError, UnreachableError
 from csbot.transcripts import TranscriptTurn
 
 if TYPE_CHECKING:
+    from bot.reload import ModelSwitcher
     from bot.server.notify import HandoffNotifier
     from csbot.settings import Config
 
@@ -52,7 +54,12 @@ class BotApp:
                  nlu: Understander, retriever: Retriever | None, transcripts: TranscriptSink | None,
                  handoffs: HandoffList | None = None) -> None:
         self.config, self.domain, self.manager = config, domain, manager
-        self.store, self.nlu, self.retriever, self.transcripts = store, nlu, retriever, transcripts
+        self.store, self.transcripts = store, transcripts
+        if manager.nlu is not nlu or manager.retriever is not retriever:
+            manager.models = Models(nlu, retriever)
+        #: switches to newly promoted versions while running (set by :meth:`build` when the config has a registry)
+        self.switcher: ModelSwitcher | None = None
+        self._batch_observers: dict[str, Callable[[int], object]] = {}
         self.outputs: dict[str, OutputChannel] = {}
         #: The conversations handed over to a person and not yet released.
         self.handoffs: HandoffList = handoffs if handoffs is not None else MemoryHandoffList()
@@ -65,32 +72,30 @@ class BotApp:
     @classmethod
     def build(cls, config: Config, *, transcripts: bool = True) -> BotApp:
         """Wire every part from ``config``; conflicting options raise :class:`ConfigError` here, not later."""
+        from bot.reload import ModelSwitcher, artefact_dirs, load_models
         from bot.sessions import create_store
         from bot.sessions.handoffs import create_handoff_list
-        from bot.understanding import IndexRetriever, ModelUnderstander
-        from nlu.inference import NLUModel
-        from retrieval.qa_index import QAIndex
 
         check_options(config)
         paths = config.paths
         domain = load_domain(paths.domain)
-        nlu_config = config.nlu
-        model = NLUModel.load(paths.model_dir, device=nlu_config.device, backend=nlu_config.backend,
-                              batch_size=nlu_config.batch_size, max_length=nlu_config.max_length,
-                              oos_threshold=nlu_config.oos_threshold, oos_neighbours=nlu_config.oos_neighbours)
-        check_against_model(domain, model.labels.intents, paths.domain)
-        retriever = None
-        if (paths.index_dir / "csbot-index.json").is_file():
-            retriever = IndexRetriever(QAIndex.load(paths.index_dir, config.retrieval), max_batch=config.server.max_batch,
-                                       max_wait_ms=config.server.batch_window_ms)
-        elif any(spec.retrieve for spec in domain.intents.values()):
-            log.warning("no Q&A index in %s: questions for retrieval will get the fallback", paths.index_dir)
+        registry = None
+        if paths.registry is not None:
+            from csbot.registry import create_registry
+
+            registry = create_registry(config.registry, paths.registry)
+        model_dir, index_dir = artefact_dirs(config, registry)
+        models = load_models(config, domain, model_dir, index_dir, paths.domain)
+        if models.retriever is None and any(spec.retrieve for spec in domain.intents.values()):
+            log.warning("no Q&A index in %s: questions for retrieval will get the fallback", index_dir)
         store = create_store(config.sessions)
         sink = build_transcript_sink(config) if transcripts else None
-        nlu = ModelUnderstander(model, max_batch=config.server.max_batch, max_wait_ms=config.server.batch_window_ms)
-        manager = DialogueManager(domain, nlu, store, retriever, sink,
+        manager = DialogueManager(domain, models.nlu, store, models.retriever, sink,
                                   model_timeout_seconds=config.bot.model_timeout_seconds)
-        return cls(config, domain, manager, store, nlu, retriever, sink, create_handoff_list(config.sessions))
+        app = cls(config, domain, manager, store, models.nlu, models.retriever, sink, create_handoff_list(config.sessions))
+        if registry is not None:
+            app.switcher = ModelSwitcher(app, registry, config)
+        return app
 
     @classmethod
     def for_manager(cls, manager: DialogueManager, config: Config | None = None) -> BotApp:
@@ -125,6 +130,9 @@ class BotApp:
             if self.retriever is not None:
                 opened.append(self.retriever.close)
                 await self.retriever.search("hello")
+            if self.switcher is not None:
+                opened.append(self.switcher.stop)
+                await self.switcher.start()
         except BaseException:
             for close in reversed(opened):
                 try:
@@ -136,6 +144,8 @@ class BotApp:
 
     async def stop(self) -> None:
         """Let the turns in flight finish their model calls, write every queued transcript, close the store."""
+        if self.switcher is not None:
+            await self.switcher.stop()
         await self.nlu.close()
         if self.retriever is not None:
             await self.retriever.close()
@@ -144,6 +154,38 @@ class BotApp:
         await self.handoffs.close()
         await self.store.close()
         self._started = False
+
+    # -- models ---------------------------------------------------------------------------------------
+    @property
+    def nlu(self) -> Understander:
+        """The NLU model new turns parse with."""
+        return self.manager.nlu
+
+    @nlu.setter
+    def nlu(self, understander: Understander) -> None:
+        self.manager.nlu = understander
+
+    @property
+    def retriever(self) -> Retriever | None:
+        """The Q&A index new turns search."""
+        return self.manager.retriever
+
+    @retriever.setter
+    def retriever(self, retriever: Retriever | None) -> None:
+        self.manager.retriever = retriever
+
+    def observe_batches(self, model: str, callback: Callable[[int], object]) -> None:
+        """Have ``callback(size)`` called as each batched call of ``model`` (``nlu`` or ``retrieval``) starts,
+        for the models of now and those switched to later."""
+        self._batch_observers[model] = callback
+        self.adopt(self.manager.models)
+
+    def adopt(self, models: Models) -> None:
+        """Give ``models`` what the running ones have (the batch observers) before they take traffic."""
+        for name, callback in self._batch_observers.items():
+            target = models.nlu if name == "nlu" else models.retriever
+            if target is not None:
+                target.observe_batches(callback)
 
     @property
     def started(self) -> bool:

@@ -72,6 +72,9 @@ class ServerConfig(BaseModel):
     event_loop: Literal["auto", "asyncio", "uvloop"] = Field(
         "auto", description="auto: uvloop where it is installed (Linux, macOS), else asyncio's own loop")
     agents: AgentsConfig = Field(default_factory=AgentsConfig)
+    admin_token_env: str = Field("CSBOT_ADMIN_TOKEN", min_length=1,
+                                 description="environment variable holding the bearer token of /admin/* (switching "
+                                             "to newly promoted versions); unset: those routes answer 503")
 
 
 #: Section ``channels``: each channel's name (``rest``, ``slack``, a dotted path) mapped to its own section (empty:

@@ -22,8 +22,11 @@ the boundary with ``raise ... from exc`` so the CLI can print one clear line and
     │   ├── StoreUnavailableError    the store (Redis) does not answer or fails mid-conversation
     │   ├── LockTimeoutError         a session stayed locked by another turn for too long
     │   └── CorruptStateError        a stored session state cannot be read back (the turn starts over)
-    └── DeliveryError                a message could not be delivered to a customer through its channel
-        └── UnreachableError         the channel cannot reach a customer outside a request (REST has no push)
+    ├── DeliveryError                a message could not be delivered to a customer through its channel
+    │   └── UnreachableError         the channel cannot reach a customer outside a request (REST has no push)
+    └── RegistryError                the model registry cannot be read or written, or a version is unknown
+        ├── UnknownVersionError      no version of that name (or nothing promoted yet) in the registry
+        └── PromotionRefusedError    the candidate is worse than the current version beyond the tolerance
 """
 
 from __future__ import annotations
@@ -147,6 +150,24 @@ class UnreachableError(DeliveryError):
     response to the customer's own message), or no channel is registered for it."""
 
 
+
+class RegistryError(CsbotError):
+    """The model registry (a directory, or Redis keys) cannot be read or written; what is promoted is unchanged."""
+
+    exit_code = 8
+
+
+class UnknownVersionError(RegistryError):
+    """A version the registry does not hold, or nothing promoted to roll back to."""
+
+
+class PromotionRefusedError(RegistryError):
+    """The gate refused to promote a candidate (worse than the current version beyond the tolerance); ``--force``
+    promotes it anyway."""
+
+    exit_code = 9
+
+
 __all__ = [
     "ArtefactError",
     "ConfigError",
@@ -154,17 +175,20 @@ __all__ = [
     "CsbotError",
     "DataError",
     "DeliveryError",
+    "EmbeddingMismatchError",
     "EncoderNotFoundError",
     "EntitySpanError",
     "IncompatibleArtefactError",
     "LockTimeoutError",
-    "EmbeddingMismatchError",
     "ModelError",
+    "PromotionRefusedError",
+    "RegistryError",
     "RetrievalError",
     "StoreError",
     "StoreUnavailableError",
     "TrainingError",
     "UnknownFormatError",
     "UnknownRecordError",
+    "UnknownVersionError",
     "UnreachableError",
 ]

@@ -31,6 +31,7 @@ from bot.transcripts.config import TranscriptsConfig
 from csbot.config import apply_overrides, did_you_mean, read_config_file, validation_error
 from csbot.errors import ConfigError
 from csbot.home import configs_dir, default_config_path, runtime_home
+from csbot.registry.config import RegistryConfig
 from nlu.config import NLUConfig
 from retrieval.config import RetrievalConfig
 from training.config import TrainingConfig
@@ -47,6 +48,8 @@ class BotPaths:
     model_dir: Path
     index_dir: Path
     transcripts: Path
+    #: the model registry directory, or None when the config uses none
+    registry: Path | None = None
 
 
 class Config(BaseModel):
@@ -61,6 +64,7 @@ class Config(BaseModel):
     transcripts: TranscriptsConfig = TranscriptsConfig()
     bot: BotConfig = BotConfig()
     server: ServerConfig = ServerConfig()
+    registry: RegistryConfig = RegistryConfig()
     #: channel name -> its section, validated against the channel's own model when ``csbot serve`` builds it
     channels: ChannelsConfig = {}
 
@@ -99,6 +103,7 @@ class Config(BaseModel):
             model_dir=self.resolve_path(bot.model_dir),
             index_dir=self.resolve_path(bot.index_dir),
             transcripts=self.resolve_path(self.transcripts.path),
+            registry=self.resolve_path(self.registry.path) if self.registry.path else None,
         )
 
 

@@ -4,7 +4,8 @@ Layout::
 
     MODEL_DIR/
       csbot-model.json      manifest: artefact format, version and creation time, csbot version, base model,
-                            data fingerprint, checksums of the weights, configs and tokenizer files
+                            data fingerprint, checksums of the weights, configs and tokenizer files, and
+                            ``parent`` (the version warm-started from) when there was one
                             (see csbot.artefacts; its schema is :class:`ModelManifest`)
       model.safetensors     weights of encoder and heads
       encoder/config.json   the encoder's transformers config (rebuilds the network offline)
@@ -51,6 +52,8 @@ class ModelManifest(ArtefactManifest):
 
     base_model: str = ""
     data_fingerprint: str = ""
+    #: the version of the model this one was warm-started from (training/warm_start.py); absent: trained afresh
+    parent: str | None = None
 
 
 @dataclass
@@ -70,6 +73,8 @@ class ModelBundle:
     info: ArtefactInfo | None = None
     #: Training examples' pooled vectors for out-of-scope detection without out-of-scope data (None: not used).
     neighbours: NeighbourBank | None = None
+    #: Version of the model whose weights this one started from (a warm start); None: from the base encoder.
+    parent: str | None = None
 
 
 def save_bundle(bundle: ModelBundle, out_dir: str | Path) -> Path:
@@ -95,6 +100,7 @@ def save_bundle(bundle: ModelBundle, out_dir: str | Path) -> Path:
             "base_model": bundle.base_model,
             "data_fingerprint": bundle.fingerprint,
             "checksums": {name: sha256_file(tmp / name) for name in (*_CHECKED, *extra, *tokenizer_files)},
+            **({"parent": bundle.parent} if bundle.parent else {}),
         })
         write_json(tmp / MANIFEST, manifest)
     bundle.manifest = manifest
@@ -219,4 +225,5 @@ def load_bundle(model_dir: str | Path, verify: bool = True) -> ModelBundle:
         manifest=manifest,
         info=info,
         neighbours=neighbours,
+        parent=manifest.get("parent"),
     )

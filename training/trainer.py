@@ -4,7 +4,8 @@ AdamW with warm-up and linear decay, gradient clipping, early stopping on the de
 metric, seeded for reproducible runs, length-bucketed batches (little padding, :mod:`training.batches`),
 mixed precision on CUDA, and data parallelism under ``torchrun``. After training the best epoch's weights
 are calibrated on dev (temperature, out-of-scope threshold: :mod:`training.calibrate`) and saved as a
-model artefact. The progress bar and epoch lines are :mod:`training.progress`.
+model artefact. The progress bar and epoch lines are :mod:`training.progress`. With ``init_from`` the run
+starts from a saved model's weights and labels instead of the base encoder (:mod:`training.warm_start`).
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ class Trainer:
         out_dir: str | Path | None = None,
         show_progress: bool = True,
         on_epoch: Callable[[dict[str, Any]], None] | None = None,
+        init_from: str | Path | None = None,
     ) -> None:
         if not train:
             raise TrainingError("no training examples")
@@ -77,13 +79,15 @@ class Trainer:
             check_out_dir(self.out_dir, "nlu-model")
         self.show_progress = show_progress
         self.on_epoch = on_epoch
+        #: a saved model to start from instead of the base encoder (:mod:`training.warm_start`)
+        self.init_from = Path(init_from) if init_from is not None else None
+        #: the version of ``init_from`` once loaded; recorded in the new model's manifest and metrics
+        self.parent: str | None = None
         #: the out-of-scope neighbour bank :meth:`calibrate` builds (None: the model does not use one)
         self.neighbours: NeighbourBank | None = None
 
     # -- setup ---------------------------------------------------------------------------------
     def _build(self) -> None:
-        from transformers import AutoTokenizer
-
         cfg = self.config
         self.device = resolve_device(cfg.device)
         self.dist = DistributedContext.from_env(self.device)
@@ -91,6 +95,24 @@ class Trainer:
             self.device = f"cuda:{self.dist.local_rank}"
             torch.cuda.set_device(self.dist.local_rank)
         seed_everything(cfg.seed)
+        if self.init_from is not None:
+            from training.warm_start import warm_start
+
+            warm = warm_start(self.init_from, self.train_examples + self.dev_examples, cfg)
+            self.config = cfg = warm.config  # the saved model's head shape and base model
+            self.labels, self.tokenizer, self.model, self.parent = warm.labels, warm.tokenizer, warm.model, warm.parent
+        else:
+            self._build_fresh(cfg)
+        if not getattr(self.tokenizer, "is_fast", False):
+            raise TrainingError(f"{cfg.base_model}: a fast tokenizer is needed for character offsets")
+        self.model.to(self.device)
+        self.encoded = encode_examples(self.train_examples, self.tokenizer, self.labels, cfg.max_length)
+        self.fingerprint = fingerprint(self.train_examples)
+
+    def _build_fresh(self, cfg: TrainingConfig) -> None:
+        """Label maps from the data, tokenizer and encoder from the base model, fresh heads."""
+        from transformers import AutoTokenizer
+
         self.labels = LabelMaps.from_examples(self.train_examples + self.dev_examples)
         if self.labels.num_intents == 0:
             raise TrainingError("the training data has no intent labels")
@@ -108,11 +130,6 @@ class Trainer:
             self.model = build_model(source, heads)
         except OSError as exc:
             raise encoder_load_error(cfg.base_model, exc) from exc
-        if not getattr(self.tokenizer, "is_fast", False):
-            raise TrainingError(f"{cfg.base_model}: a fast tokenizer is needed for character offsets")
-        self.model.to(self.device)
-        self.encoded = encode_examples(self.train_examples, self.tokenizer, self.labels, cfg.max_length)
-        self.fingerprint = fingerprint(self.train_examples)
 
     def _optimiser(self, total_steps: int) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
         cfg = self.config
@@ -152,6 +169,7 @@ class Trainer:
             training_config=self.config.model_dump(),
             metrics=metrics or {},
             neighbours=self.neighbours,
+            parent=self.parent,
         )
 
     def _parser(self, calibration: Calibration) -> NLUModel:
@@ -305,6 +323,7 @@ class Trainer:
                 "dev_examples": len(self.dev_examples),
                 "world_size": dist_ctx.world_size,
                 "device": self.device,
+                "parent": self.parent,
                 "history": history,
             }
         bundle = self._bundle(calibration, metrics)

@@ -62,6 +62,12 @@ def _register() -> None:
     cli.add_command(transcripts.transcripts_group)
     from bot.cli.telegram import telegram_group
     cli.add_command(telegram_group)
+    from bot.cli.models import models_group
+    cli.add_command(models_group)
+    from bot.cli.review import review_group
+    cli.add_command(review_group)
+    from bot.cli.retrain import retrain_command
+    cli.add_command(retrain_command)
 
 
 _register()

@@ -1,4 +1,5 @@
-"""``csbot transcripts ...``: read the transcript log, one conversation or the latest turns live.
+"""``csbot transcripts ...``: read the transcript log, one conversation or the latest turns live, and export
+turns for review (``export``, see :mod:`training.review`).
 
 A torn or corrupt line of the log (a crash or a full disk mid-write) never stops either command: it is
 skipped, and a note on stderr names it (``show``: one line after the conversation; ``tail``: a line as
@@ -33,7 +34,7 @@ json_option = click.option("--json", "as_json", is_flag=True, help="One JSON obj
 
 @click.group("transcripts")
 def transcripts_group() -> None:
-    """Read the transcript log: a whole conversation, or the latest turns live."""
+    """Read the transcript log: a whole conversation, the latest turns live, or turns to review."""
 
 
 def _log_path(log_path: str | None, config_path: str | None) -> Path:
@@ -164,6 +165,63 @@ def tail_command(log_path: str | None, session_id: str | None, lines: int, follo
         return
     finally:
         notes.finish()
+
+
+@transcripts_group.command("export")
+@click.option("--log", "log_paths", multiple=True, type=click.Path(dir_okay=False),
+              help="Transcript log; repeat for several (default from config: transcripts.path).")
+@click.option("--helpdesk", "helpdesk_paths", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="Raw helpdesk history (JSON, JSONL or CSV conversations) to add as a source; repeatable.")
+@click.option("--since", default=None, help="Only turns from then on: an ISO date/time, or a duration ago (7d, 12h).")
+@click.option("--select", type=click.Choice(["low-confidence", "fallback", "handoff", "all"]),
+              default="low-confidence", show_default=True, help="Which customer turns to consider.")
+@click.option("--strategy", type=click.Choice(["uncertainty", "random"]), default="uncertainty",
+              show_default=True, help="Most uncertain first (spread over intents), or a seeded random sample.")
+@click.option("--score", type=click.Choice(["margin", "entropy"]), default="margin", show_default=True,
+              help="The uncertainty score of --strategy uncertainty.")
+@click.option("--limit", type=click.IntRange(min=1), default=200, show_default=True, help="At most this many items.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of --strategy random.")
+@click.option("--out", "out_path", type=click.Path(dir_okay=False), required=True, help="The review file to write.")
+@config_option
+def export_command(log_paths: tuple[str, ...], helpdesk_paths: tuple[str, ...], since: str | None, select: str,
+                   strategy: str, score: str, limit: int, seed: int, out_path: str, config_path: str | None) -> None:
+    """Write a review file: the turns a person should label, pre-filled with the model's guess.
+
+    Near-duplicates are merged (each line counts them); agents' messages and undelivered replies are never
+    exported as customer examples. With --select handoff or all, handed-over conversations add Q&A candidates
+    (the customer's question and the agent's answer). Set each line's review.decision, then run
+    `csbot review import`.
+    """
+    from csbot.transcripts import iter_turns, log_files
+    from training.review import export_review, helpdesk_file_items, parse_since, write_review_file
+
+    start = None
+    if since is not None:
+        try:
+            start = parse_since(since)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--since") from None
+    paths = [Path(p) for p in log_paths]
+    if not paths:
+        default = _log_path(None, config_path)
+        if log_files(default) or not helpdesk_paths:
+            paths = [default]
+    for path in paths:
+        _require_log(path)
+    notes = _SkipNotes()
+    turns = [turn for path in paths for turn in iter_turns(path, on_skip=notes)]
+    notes.finish()
+    extra = [item for path in helpdesk_paths for item in helpdesk_file_items(path)]
+    result = export_review(turns, select=select, since=start, strategy=strategy, score=score, limit=limit,
+                           seed=seed, extra=extra)
+    write_review_file(result.items, out_path)
+    logs = f" from {len(paths)} log{'s' if len(paths) != 1 else ''}" if paths else ""
+    click.echo(f"read {result.read} turns{logs}; selected {result.selected} ({select})")
+    if helpdesk_paths:
+        click.echo(f"helpdesk: {len(extra)} items from {len(helpdesk_paths)} file(s)")
+    sources = ", ".join(f"{name} {count}" for name, count in sorted(result.by_source.items()))
+    click.echo(f"merged {result.merged} near-duplicates of {result.candidates} candidates; "
+               f"wrote {result.written} items to {out_path}" + (f" ({sources})" if sources else ""))
 
 
 def _stop_after(seconds: float | None) -> Callable[[], bool] | None:

@@ -41,16 +41,18 @@ class Answers:
         self.escalation = escalation
         self.timeout_seconds = timeout_seconds
 
-    async def retrieve(self, turn: Turn, text: str) -> None:
-        """Answer ``text`` from the index, offer choices, or fall back (the slot asked again during a form)."""
+    async def retrieve(self, turn: Turn, text: str, retriever: Retriever | None = None) -> None:
+        """Answer ``text`` from ``retriever`` (the turn's; this helper's own when not given), offer choices, or
+        fall back (the slot asked again during a form)."""
         state = turn.state
-        if self.retriever is None:
+        retriever = retriever if retriever is not None else self.retriever
+        if retriever is None:
             await self.escalation.fail(turn, ReasonCode.NO_INDEX, "no Q&A index")
             return
         started = time.perf_counter()
         try:
             async with asyncio.timeout(self.timeout_seconds):
-                result = await self.retriever.search(text)
+                result = await retriever.search(text)
         except Exception as exc:  # noqa: BLE001 - this turn falls back, the conversation goes on
             cause = "timed out" if isinstance(exc, TimeoutError) else f"{exc.__class__.__name__}: {exc}"
             log.error("session %r: the Q&A search failed: %s", state.session_id, cause)

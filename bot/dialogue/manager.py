@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from bot.dialogue.answers import Answers
 from bot.dialogue.forms import Forms
 from bot.dialogue.handoff import Escalation, HandoffHook
+from bot.dialogue.models import Models
 from bot.dialogue.turn import Turn
 from bot.domain.loader import import_callable
 from bot.domain.schema import Domain
@@ -65,29 +66,57 @@ class DialogueManager:
             raise ValueError(f"model_timeout_seconds must be positive, got {model_timeout_seconds}")
         self.domain = domain
         self.model_timeout_seconds = model_timeout_seconds
-        self.nlu = understander
+        #: the models a new turn answers with (replaced whole by :meth:`switch`)
+        self.models = Models(understander, retriever)
         self.store = store
-        self.retriever = retriever
         self.transcripts = transcripts
         self.policy = policy or create_policy(domain.policy, domain)
         self.renderer = Renderer(domain)
         hook = handoff_hook or (import_callable(domain.handoff.hook) if domain.handoff.hook else None)
         self.escalation = Escalation(domain, hook)
         self.forms = Forms(domain, self.policy, self.escalation)
-        self.answers = Answers(domain, retriever, self.escalation, model_timeout_seconds)
+        self.answers = Answers(domain, None, self.escalation, model_timeout_seconds)  # each turn passes its index
         self._store_down = False
+
+    @property
+    def nlu(self) -> Understander:
+        """The NLU model new turns parse with."""
+        return self.models.nlu
+
+    @nlu.setter
+    def nlu(self, understander: Understander) -> None:
+        self.models = Models(understander, self.models.retriever)
+
+    @property
+    def retriever(self) -> Retriever | None:
+        """The Q&A index new turns search."""
+        return self.models.retriever
+
+    @retriever.setter
+    def retriever(self, retriever: Retriever | None) -> None:
+        self.models = Models(self.models.nlu, retriever)
+
+    def switch(self, models: Models) -> Models:
+        """Answer the turns that start from now on with ``models``; the previous pair is returned (the turns
+        already under way finish with it: close it once :meth:`Models.drained`)."""
+        previous, self.models = self.models, models
+        return previous
 
     # -- the turn ------------------------------------------------------------------------------
     async def handle(self, message: Message) -> Reply:
         """Answer one message; never raises (see the module docstring). Store failures give an apology
-        (logged once until the store recovers)."""
+        (logged once until the store recovers). The whole turn uses the models current when it starts."""
+        with self.models.in_use() as models:
+            return await self._handle(message, models)
+
+    async def _handle(self, message: Message, models: Models) -> Reply:
         started = time.perf_counter()
         text = safe_text(message.text)
         parse: ParseResult | None = None
         nlu_ms: float | None = None
         nlu_failure: tuple[ReasonCode, str] | None = None
         if text.strip():
-            parse, nlu_failure = await self._parse(message.session_id, text)
+            parse, nlu_failure = await self._parse(models.nlu, message.session_id, text)
             nlu_ms = _ms_since(started)
         state: SessionState | None = None
         store_ms: float | None = None
@@ -98,6 +127,7 @@ class DialogueManager:
                 self._check_fits_domain(state)
                 state.channel, state.recipient_id = message.channel, message.recipient_id
                 turn = Turn(state, self.domain, self.renderer)
+                turn.retriever = models.retriever
                 reset_reason = state.reset_reason
                 if reset_reason is not None:
                     turn.say("session_reset")
@@ -130,15 +160,17 @@ class DialogueManager:
             state = None
             turn = self._apology(message.session_id, ReasonCode.TURN_FAILED, f"turn failed: {exc.__class__.__name__}")
         reply = Reply([m for m in turn.messages if not m.empty], turn.source, turn.handoff)
-        reply.details = self._details(parse, turn, state, Timings(_ms_since(started), nlu_ms, turn.retrieval_ms, store_ms))
+        timings = Timings(_ms_since(started), nlu_ms, turn.retrieval_ms, store_ms)
+        reply.details = self._details(parse, turn, state, timings, models.versions())
         await self._log(message, text, parse, reply, state)
         return reply
 
-    async def _parse(self, session_id: str, text: str) -> tuple[ParseResult | None, tuple[ReasonCode, str] | None]:
+    async def _parse(self, nlu: Understander, session_id: str,
+                     text: str) -> tuple[ParseResult | None, tuple[ReasonCode, str] | None]:
         """The parse of ``text``, or why there is none: the model failed on it, or took too long."""
         try:
             async with asyncio.timeout(self.model_timeout_seconds):  # no extra task per turn, unlike wait_for
-                return await self.nlu.parse(text), None
+                return await nlu.parse(text), None
         except TimeoutError:
             log.error("session %r: the NLU parse took longer than %g s; the customer gets an apology",
                       session_id, self.model_timeout_seconds)
@@ -232,12 +264,13 @@ class DialogueManager:
         elif move == "fill_slot":
             await self.forms.fill(turn, parse, text)
         elif move == "retrieve":
-            await self.answers.retrieve(turn, text)
+            await self.answers.retrieve(turn, text, turn.retriever)
         else:
             await self.escalation.fail(turn, decision.code, decision.reason or "fallback")
 
     # -- what the turn leaves behind -------------------------------------------------------------
-    def _details(self, parse: ParseResult | None, turn: Turn, state: SessionState | None, timings: Timings) -> TurnDetails:
+    def _details(self, parse: ParseResult | None, turn: Turn, state: SessionState | None, timings: Timings,
+                 versions: Versions) -> TurnDetails:
         if turn.completed is not None:
             slots = dict(turn.completed_slots)
         else:
@@ -254,14 +287,12 @@ class DialogueManager:
             requested_slot=state.requested_slot if state is not None else None,
             hits=list(turn.hits),
             timings=timings,
-            versions=self.versions(),
+            versions=versions,
         )
 
     def versions(self) -> Versions:
-        """The versions and creation times of the NLU model and the Q&A index this manager answers with."""
-        retriever = self.retriever
-        return Versions(self.nlu.version, retriever.version if retriever is not None else "",
-                        self.nlu.created, retriever.created if retriever is not None else "")
+        """The versions and creation times of the NLU model and the Q&A index new turns answer with."""
+        return self.models.versions()
 
     async def _log(self, message: Message, text: str, parse: ParseResult | None, reply: Reply,
                    state: SessionState | None) -> None:

@@ -3,13 +3,16 @@ parts it builds (forms, answers, hand-over); not part of the package's public na
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.domain.schema import Domain
 from bot.messages import OutgoingMessage
 from bot.render import Renderer
 from bot.sessions.state import SessionState
 from bot.turns import HitSummary, Move, ReasonCode, SystemMove, TurnDecision
+
+if TYPE_CHECKING:
+    from bot.understanding import Retriever
 
 
 class Turn:
@@ -31,6 +34,8 @@ class Turn:
         self.completed: str | None = None
         self.completed_slots: dict[str, Any] = {}
         self.retrieval_ms: float | None = None
+        #: the Q&A index this turn searches (the one current when the turn started)
+        self.retriever: Retriever | None = None
 
     def decide(self, move: Move | SystemMove, code: ReasonCode, note: str = "") -> None:
         """Start the turn's decision afresh (later steps refine it with ``decision.because``)."""

@@ -26,7 +26,6 @@ Requests to these routes are labelled ``agents`` in the request metrics.
 
 from __future__ import annotations
 
-import hmac
 import logging
 import os
 import time
@@ -37,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
 from bot.conversations import read_transcript
 from bot.messages import Button, OutgoingMessage
+from bot.server.auth import require_bearer
 from bot.server.errors import RequestError, read_json_body
 from bot.server.notify import mount_notifier
 from csbot.errors import DeliveryError, UnreachableError
@@ -90,12 +90,7 @@ def agent_routes(state: ServerState, token: str | None, token_env: str) -> list[
     bot = state.bot
 
     def check(request: web.Request) -> None:
-        if token is None:
-            raise RequestError(503, f"the agent API is not configured: set the environment variable {token_env} "
-                                    "to the agents' bearer token and restart the server")
-        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
-            raise RequestError(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
+        require_bearer(request, token, token_env, "agent API")
 
     async def session_of(request: web.Request) -> SessionState:
         session_id = request.match_info["id"]

@@ -22,6 +22,7 @@ from bot.channels.base import OnMessage, OutputChannel
 from bot.channels.webhook import WebhookChannel
 from bot.config import ChannelsConfig, ServerConfig
 from bot.messages import Message, Reply
+from bot.server.admin import mount_admin
 from bot.server.agents import mount_agents
 from bot.server.errors import Handler, error_middleware
 from bot.server.limits import RateLimiter, TurnGate, create_limiter
@@ -58,6 +59,12 @@ class ServerState:
     def ready(self) -> bool:
         """Whether the bot has started: model, index and store usable."""
         return self.bot.started
+
+    def on_reload(self, outcome: str, seconds: float) -> None:
+        """Count a look at the registry and, after a switch, show the new versions in the metrics."""
+        self.metrics.reload(outcome)
+        if outcome == "switched":
+            self.metrics.versions(self.bot.versions())
 
     def channel_of(self, request: web.Request) -> str:
         return self.route_channels.get(request.match_info.route, SERVER_LABEL)
@@ -111,9 +118,8 @@ def build_app(bot: BotApp, channels: list[WebhookChannel], config: ServerConfig 
     if limiter is None:
         limiter = create_limiter(config.rate_limit_per_minute, bot.config.sessions if bot.config else None)
     state.gate = TurnGate(config, limiter, state.metrics)
-    bot.nlu.observe_batches(lambda size: state.metrics.batch("nlu", size))
-    if bot.retriever is not None:
-        bot.retriever.observe_batches(lambda size: state.metrics.batch("retrieval", size))
+    bot.observe_batches("nlu", lambda size: state.metrics.batch("nlu", size))
+    bot.observe_batches("retrieval", lambda size: state.metrics.batch("retrieval", size))
 
     @web.middleware
     async def count_requests(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -125,6 +131,10 @@ def build_app(bot: BotApp, channels: list[WebhookChannel], config: ServerConfig 
     app[STATE] = state
     app.router.add_routes(server_routes(state))
     mount_agents(app, state, config.agents)  # /conversations and the hand-over webhook
+    mount_admin(app, state, config.admin_token_env)  # /admin/reload
+    state.metrics.versions(bot.versions())
+    if bot.switcher is not None:
+        bot.switcher.on_reload = state.on_reload
     on_message = state.on_message()
     names: set[str] = set()
     for channel in state.channels:

@@ -17,6 +17,7 @@ import os
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from bot.messages import Reply
+from bot.turns import Versions
 
 #: Upper bounds (seconds) of the turn latency buckets: a template answer in milliseconds, a model call
 #: under load in a second or two, a timeout at ``bot.model_timeout_seconds``.
@@ -58,6 +59,13 @@ class ServerMetrics:
         self.turns_in_flight = Gauge("csbot_turns_in_flight", "Turns being answered or waiting (the queue's "
                                      "depth), summed over the live workers", registry=registry,
                                      multiprocess_mode="livesum")
+        self.model_version = Gauge("csbot_model_version", "1 for the NLU model and Q&A index versions this worker "
+                                   "answers with (kind: model or index), 0 for those it answered with before",
+                                   ["kind", "version"], registry=registry, multiprocess_mode="liveall")
+        self.reloads = Counter("csbot_model_reloads", "Looks at the model registry after a change, by outcome "
+                               "(switched, unchanged, failed: the running versions kept serving)", ["outcome"],
+                               registry=registry)
+        self._versions: dict[str, str] = {}
         self.rejected = Counter("csbot_turns_rejected", "Messages refused before the bot saw them, by channel "
                                 "and reason (overloaded: 503, rate_limited: 429)", ["channel", "reason"],
                                 registry=registry)
@@ -79,6 +87,19 @@ class ServerMetrics:
 
     def batch(self, model: str, size: int) -> None:
         self.batch_size.labels(model=model).observe(size)
+
+    def versions(self, versions: Versions) -> None:
+        """Show ``versions`` as the running ones (the previous ones drop to 0)."""
+        for kind, version in (("model", versions.model), ("index", versions.index)):
+            previous = self._versions.get(kind)
+            if previous is not None and previous != version:
+                self.model_version.labels(kind=kind, version=previous).set(0)
+            if version:
+                self.model_version.labels(kind=kind, version=version).set(1)
+                self._versions[kind] = version
+
+    def reload(self, outcome: str) -> None:
+        self.reloads.labels(outcome=outcome).inc()
 
     def reject(self, channel: str, reason: str) -> None:
         self.rejected.labels(channel=channel, reason=reason).inc()
