@@ -205,6 +205,10 @@ def summarise(state: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]
         "chosen_score": chosen,
         "labels_ratio_chosen_vs_random": ratio,
         "target_met": bool(ratio is not None and ratio <= 0.5) if random_reach else None,
+        # training, picking and dev evaluation summed (model loading aside): the benchmark's own wall time
+        "seconds": round(sum(p.get(k, 0) for r in state["strategies"].values() for p in r["curve"]
+                             for k in ("train_seconds", "pick_seconds"))
+                         + state["start"]["seconds"] + (state["full"] or {}).get("seconds", 0), 1),
     }
 
 
@@ -215,8 +219,9 @@ def write_results(results: dict[str, Any], out: Path) -> None:
     out.write_text(json.dumps(results, indent=2) + "\n")
     plot(results, out.with_suffix(".png"))
     lines = ["# Active learning (BANKING77)", "", machine_line(results), "",
-             f"Command: `{results['command']}`. " + __doc__.split("\n\n")[1].replace("\n", " "), "",
-             f"Settings: {results['settings']}.", "",
+             f"Command: `{results['command']}`. " + __doc__.split("\n\n")[2].replace("\n", " "), "",
+             f"Settings: {results['settings']}. Training and picking took {results.get('seconds', 0) / 60:.0f} "
+             "minutes in all.", "",
              f"Start: {results['start']['labels']} labels, dev accuracy {results['start']['accuracy']:.4f}. "
              + (f"Full data ({results['full_data']['labels']} labels, {results['settings']['full_epochs']} epochs from "
                 f"scratch): {results['full_data']['accuracy']:.4f}; target {results['target_accuracy']:.4f}."

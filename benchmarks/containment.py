@@ -6,9 +6,10 @@
 For each bot (see :mod:`benchmarks.containment_data`): write its files under ``benchmarks/cache/containment/``,
 train its model with ``csbot train`` defaults (no out-of-scope data), build its Q&A index from the training
 messages with ``csbot index build``, then send every held-back in-scope message and about half as many
-out-of-scope messages through the real dialogue manager with ``csbot evaluate bot``, twice: at the default
-configuration, and with the model's out-of-scope detection switched off (``nlu.oos_neighbours: false``), so
-the gain shows. Models and indexes already built are reused; results are written after each bot.
+out-of-scope messages through the real dialogue manager with ``csbot evaluate bot``, three times: at the default
+configuration, with the model's out-of-scope neighbour detector switched off (``nlu.oos_neighbours: false``),
+and with the intent threshold the model chose on dev switched off too (the domain's fixed 0.5, as before issue
+14), so the gain of each shows. Models and indexes already built are reused; results are written after each bot.
 Writes ``benchmarks/results/containment.json`` and ``.md``.
 """
 
@@ -80,6 +81,18 @@ def run_bot(name: str, root: Path, force: bool) -> dict[str, Any]:
     off = out / "config-no-oos.yml"
     off.write_text(paths["config.yml"].read_text(encoding="utf-8") + "nlu:\n  oos_neighbours: false\n", encoding="utf-8")
     without = evaluate(off, paths, out / "report-no-oos", log)
+    # as before issue 14: no neighbour detector and the fixed intent threshold 0.5 (no dev-chosen one)
+    import yaml
+
+    domain = yaml.safe_load(paths["domain.yml"].read_text(encoding="utf-8"))
+    domain["thresholds"] = {"intent": 0.5}
+    old_domain = out / "domain-fixed-threshold.yml"
+    old_domain.write_text(yaml.safe_dump(domain, sort_keys=True), encoding="utf-8")
+    config = yaml.safe_load(off.read_text(encoding="utf-8"))
+    config["bot"]["domain"] = str(old_domain)
+    old = out / "config-no-model-thresholds.yml"
+    old.write_text(yaml.safe_dump(config, sort_keys=True), encoding="utf-8")
+    before = evaluate(old, paths, out / "report-no-model-thresholds", log)
     return {
         **{key: with_detection[key] for key in KEYS},
         "n": with_detection["n"], "n_in_scope": with_detection["n_in_scope"],
@@ -91,6 +104,7 @@ def run_bot(name: str, root: Path, force: bool) -> dict[str, Any]:
                        "temperature": calibration.get("temperature"),
                        "retrieval_method": index_manifest.get("threshold_method")},
         "without_oos_detection": {key: without[key] for key in KEYS},
+        "without_model_thresholds": {key: before[key] for key in KEYS},
         "train_messages": sum(1 for _ in open(paths["train.csv"], encoding="utf-8")) - 1,
         "seconds": round(time.time() - started, 1),
     }
@@ -100,20 +114,25 @@ def write_markdown(results: dict[str, Any], path: Path) -> None:
     lines = ["# Containment benchmark", "", machine_line(results),
              f"Command: `{results.get('command')}`. Each bot: `csbot train` defaults on its training messages (no "
              "out-of-scope data), one template per intent, a Q&A index of the training messages; held-back in-scope "
-             "messages plus about half as many out-of-scope ones through `csbot evaluate bot`.", "",
+             "messages plus about half as many out-of-scope ones through `csbot evaluate bot`. The last two columns "
+             "(containment / precision / OOS abstention) switch off the model's out-of-scope neighbour detector, then "
+             "also the intent threshold the model chose on dev (the domain's fixed 0.5, as before); the Q&A index "
+             "keeps its own threshold in every column.", "",
              "| bot | in scope | out of scope | containment | precision | OOS abstention | clarified | fell back | "
-             "handed over | without OOS detection: containment / precision / OOS abstention |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "handed over | neighbour detector off | detector off and intent threshold 0.5 (before) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
 
     def pct(value: Any) -> str:
         return "—" if value is None else f"{100 * value:.1f}%"
 
     for name, bot in results.get("bots", {}).items():
         off = bot["without_oos_detection"]
+        before = bot.get("without_model_thresholds") or {k: None for k in KEYS}
         lines.append(f"| {name} | {bot['n_in_scope']} | {bot['n_out_of_scope']} | {pct(bot['containment'])} | "
                      f"{pct(bot['precision'])} | {pct(bot['oos_abstain_rate'])} | {pct(bot['clarify_share'])} | "
                      f"{pct(bot['fallback_share'])} | {pct(bot['handoff_share'])} | {pct(off['containment'])} / "
-                     f"{pct(off['precision'])} / {pct(off['oos_abstain_rate'])} |")
+                     f"{pct(off['precision'])} / {pct(off['oos_abstain_rate'])} | {pct(before['containment'])} / "
+                     f"{pct(before['precision'])} / {pct(before['oos_abstain_rate'])} |")
     lines += ["", "Targets for every bot at the default configuration: " +
               ", ".join(f"{k} ≥ {v:.2f}" for k, v in TARGETS.items()) + "."]
     for name, bot in results.get("bots", {}).items():

@@ -90,8 +90,11 @@ class BotApp:
             log.warning("no Q&A index in %s: questions for retrieval will get the fallback", index_dir)
         store = create_store(config.sessions)
         sink = build_transcript_sink(config) if transcripts else None
+        from nlu.extractors import EntityPipeline
+
+        entities = EntityPipeline.from_config(config.nlu, paths.entity_patterns)
         manager = DialogueManager(domain, models.nlu, store, models.retriever, sink,
-                                  model_timeout_seconds=config.bot.model_timeout_seconds)
+                                  model_timeout_seconds=config.bot.model_timeout_seconds, entities=entities)
         app = cls(config, domain, manager, store, models.nlu, models.retriever, sink, create_handoff_list(config.sessions))
         if registry is not None:
             app.switcher = ModelSwitcher(app, registry, config)

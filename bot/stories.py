@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from bot.channels.base import CollectingOutputChannel, OutputChannel, SentMessage
 from bot.messages import Message, Reply
+from bot.rasa.detect import looks_like_rasa, rasa_hint
 from bot.turns import ReasonCode
 from csbot.config import read_yaml
 from csbot.errors import DataError
@@ -86,6 +87,8 @@ def load_stories(path: str | Path) -> list[Story]:
     stories = []
     for file in files:
         data = read_yaml(file, DataError, what="story file")
+        if looks_like_rasa(data, "stories"):
+            raise DataError(rasa_hint("stories"), file)
         items = data.get("stories") if isinstance(data, dict) else None
         if not isinstance(items, list):
             raise DataError("a story file holds 'stories:', a list", file)

@@ -57,6 +57,8 @@ class ReasonCode(enum.StrEnum):
     ASKED_FOR_PERSON = "asked_for_person"              # a confident hand-over intent: a person takes over
     COMPLAINT = "complaint"                            # a confident complaint: a person takes over
     FORM_DROPPED = "form_dropped"                      # a confident stop during a form: the form is cancelled
+    FORM_LEFT = "form_left"                            # "never mind", "no thanks" during a form: it is dropped,
+                                                       # and the forms put aside with it (none comes back later)
     NOTHING_TO_STOP = "nothing_to_stop"                # a stop with no form in progress
     SMALL_TALK = "small_talk"                          # chit-chat, answered beside any form in progress
     QUESTION = "question"                              # an intent marked as a question for the Q&A index
@@ -65,6 +67,8 @@ class ReasonCode(enum.StrEnum):
     VALUE_WITHOUT_QUESTION = "value_without_question"  # a bare value with no form: maybe a correction
     INTENT_RECOGNISED = "intent_recognised"            # a confident request: its form starts
     OUT_OF_SCOPE = "out_of_scope"                      # the model calls the message out of scope: searched
+    OUT_OF_SCOPE_IN_FORM = "out_of_scope_in_form"      # the same during a form, when the message is no value for
+                                                       # the slot asked: answered, then the slot asked again
     LOW_CONFIDENCE = "low_confidence"                  # the intent is below its threshold: searched
     UNSPECIFIED = "unspecified"                        # a (custom) policy's decision that names no code
 
@@ -72,6 +76,8 @@ class ReasonCode(enum.StrEnum):
     CONFIRMATION_ASKED = "confirmation_asked"          # a sensitive intent's form is complete: yes or no?
     CONFIRMATION_ASKED_AGAIN = "confirmation_asked_again"  # a question at a confirmation answered, then it again
     CORRECTION = "correction"                          # a value redoes the request just completed
+    SLOT_CARRIED_OVER = "slot_carried_over"            # a follow-up that refers back ("cancel it") takes a value
+                                                       # of the request just completed
     NO_QUESTION_PENDING = "no_question_pending"        # a value with nothing to correct: the fallback
     INVALID_VALUE = "invalid_value"                    # the slot refuses the value: the reason, the question again
     VALUE_TOO_LONG = "value_too_long"                  # as INVALID_VALUE, refused for its length before any pattern

@@ -10,7 +10,7 @@ gets a did-you-mean (``config.yml: sesions: unknown section; did you mean sessio
 This is the composition root: it imports every package's section model, so only entry points (the CLI,
 tests, benchmarks, a user's script) import it; the packages themselves receive the typed sections.
 
-Paths in the ``bot`` and ``transcripts`` sections may start with ``{home}`` (where runtime files go, see
+Paths in the ``bot`` and ``transcripts`` sections (and ``nlu.entity_patterns``) may start with ``{home}`` (where runtime files go, see
 :mod:`csbot.home`) or ``{configs}`` (the packaged default config and demo); other relative paths start at
 the config file's folder. :attr:`Config.paths` holds them resolved.
 """
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,8 @@ class BotPaths:
     transcripts: Path
     #: the model registry directory, or None when the config uses none
     registry: Path | None = None
+    #: the entity patterns files (``nlu.entity_patterns``: regexes, lookup tables, synonyms)
+    entity_patterns: list[Path] = field(default_factory=list)
 
 
 class Config(BaseModel):
@@ -104,6 +106,7 @@ class Config(BaseModel):
             index_dir=self.resolve_path(bot.index_dir),
             transcripts=self.resolve_path(self.transcripts.path),
             registry=self.resolve_path(self.registry.path) if self.registry.path else None,
+            entity_patterns=[self.resolve_path(p) for p in self.nlu.entity_patterns],
         )
 
 

@@ -88,17 +88,29 @@ class IntentScore:
 
 @dataclass
 class ParsedEntity:
-    """An entity the tagger found: exact character span and value of the original text."""
+    """An entity found in a message: exact character span and value (the text it selects) of the original text.
+
+    ``extractor`` names what found it: ``"model"`` (the tagger) or a built-in or pattern extractor
+    (:mod:`nlu.extractors`: ``amount``, ``date``, ``pattern`` ...). ``normalized`` is its value in a canonical
+    form, or None when it has none: an ISO date ``"2026-12-07"``, a time ``"14:30"``, an amount ``"50 USD"``, a
+    number ``21``, a phone number in E.164 ``"+14155552671"``, or a synonym's canonical value (docs/entities.md).
+    """
 
     entity: str
     value: str
     start: int
     end: int
     confidence: float
+    normalized: Any = None
+    extractor: str = "model"
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["confidence"] = round(float(self.confidence), 6)
+        if self.normalized is None:  # model entities keep the transcript's shape of before
+            del out["normalized"]
+        if self.extractor == "model":
+            del out["extractor"]
         return out
 
 

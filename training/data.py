@@ -75,9 +75,25 @@ def load_dataset(
     examples: list[Example] = []
     for raw in specs:
         spec = DataSpec.parse(raw)
-        examples.extend(load_examples(spec.path, format, selector=spec.selector, **options))
+        for path in expand_glob(spec.path):
+            examples.extend(load_examples(path, format, selector=spec.selector, **options))
     logger.info("loaded %d examples from %d source(s)", len(examples), len(specs))
     return examples
+
+
+def expand_glob(path: str | Path) -> list[Path]:
+    """``path`` itself, or when it does not exist and holds a wildcard (``data/*.yml``, ``data/**/nlu*.yml``),
+    the files it matches, sorted; a wildcard matching nothing is a DataError naming it."""
+    path = Path(path)
+    text = str(path)
+    if path.exists() or not any(c in text for c in "*?["):
+        return [path]
+    import glob
+
+    matches = sorted(Path(m) for m in glob.glob(text, recursive=True) if Path(m).is_file())
+    if not matches:
+        raise DataError("no file matches this pattern", path)
+    return matches
 
 
 def stratified_split(
@@ -178,4 +194,4 @@ def write_jsonl(examples: Iterable[Example], path: str | Path) -> int:
     return count
 
 
-__all__ = ["DataSpec", "canonical_line", "fingerprint", "load_dataset", "stratified_split", "write_jsonl"]
+__all__ = ["DataSpec", "canonical_line", "expand_glob", "fingerprint", "load_dataset", "stratified_split", "write_jsonl"]

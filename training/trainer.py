@@ -249,7 +249,8 @@ class Trainer:
         history: list[dict[str, Any]] = []
         step = 0
         train_seconds = 0.0
-        with TrainingProgress(total, self.show_progress and dist_ctx.is_main) as progress:
+        early_stopping = bool(self.dev_examples)  # the bar's estimate is then the longest run, and says so
+        with TrainingProgress(total, self.show_progress and dist_ctx.is_main, epochs, early_stopping) as progress:
             for epoch in range(1, epochs + 1):
                 train_model.train()
                 started = time.perf_counter()
@@ -304,6 +305,10 @@ class Trainer:
                         self.on_epoch(record)
                 if dist_ctx.broadcast_flag(stop):
                     break
+            if dist_ctx.is_main:
+                ended = "max_steps" if cfg.max_steps is not None and step >= cfg.max_steps else ""
+                progress.finish(len(history), best_epoch, train_seconds,
+                                ended or ("early" if len(history) < epochs else ""))
 
         epochs_run = len(history)
         if best_state is not None:

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 HELP = """Commands:
   /debug   show intent, confidence, slots, decision, retrieval hits and latency after each reply (toggle)
   /reset   start a new conversation
+  /session show this conversation's session id
   /help    this help
   /quit    leave (Ctrl-D and Ctrl-C too)
 A number picks one of the buttons offered in the last reply."""
@@ -87,6 +88,8 @@ class ReplChannel(InputChannel):
                                "[cyan]/quit[/cyan] to leave.")
             if self.about:
                 self.console.print(f"[dim]{escape(self.about)}[/dim]")
+            self.console.print(f"[dim]session {escape(self.session_id)} (csbot chat --session {escape(self.session_id)} "
+                               "continues it, with a Redis session store)[/dim]", soft_wrap=True)
         while True:
             line = await self._read()
             if line is None:
@@ -142,11 +145,15 @@ class ReplChannel(InputChannel):
 
     async def _command(self, line: str) -> bool:
         """Run a slash command; True when the customer leaves."""
+        from rich.markup import escape
+
         command = line.split()[0].lower()
         if command in ("/quit", "/exit", "/q"):
             return True
         if command == "/help":
             self.console.print(HELP)
+        elif command == "/session":
+            self.console.print(f"session {escape(self.session_id)}")
         elif command == "/debug":
             self.debug = not self.debug
             self.console.print(f"debug {'on' if self.debug else 'off'}")
@@ -155,7 +162,7 @@ class ReplChannel(InputChannel):
                 await self.reset(self.session_id)
             self.session_id = _new_session()
             self.output.buttons = []
-            self.console.print("(new conversation)")
+            self.console.print(f"(new conversation: session {escape(self.session_id)})")
         else:
             self.console.print(f"unknown command {command}; /help lists them")
         return False

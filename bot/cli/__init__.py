@@ -68,6 +68,8 @@ def _register() -> None:
     cli.add_command(review_group)
     from bot.cli.retrain import retrain_command
     cli.add_command(retrain_command)
+    from bot.cli.init import init_command
+    cli.add_command(init_command)
 
 
 _register()

@@ -31,6 +31,7 @@ def chat_command(config_path, redis_url, model_dir, index_dir, session_id, no_tr
     console = Console(highlight=False)
     config = load_config(config_path, {"bot.model_dir": model_dir, "bot.index_dir": index_dir,
                                        "sessions.store": "redis" if redis_url else None, "sessions.url": redis_url})
+    check_session_store(config)  # a Redis that does not answer fails now, not after minutes of training
     prepare_models(config, show_progress=sys.stderr.isatty(), say=lambda text: console.print(f"[dim]{text}[/dim]"))
     app = BotApp.build(config, transcripts=not no_transcripts)
     versions = app.versions()
@@ -45,3 +46,26 @@ def chat_command(config_path, redis_url, model_dir, index_dir, session_id, no_tr
             console.print("\nbye")
         finally:
             runner.run(app.stop())
+
+
+def check_session_store(config) -> None:
+    """Connect to the configured session store and close again; its error (Redis not answering, with the URL and
+    a hint) is raised as it would be at start-up. The in-memory store needs no check."""
+    import asyncio
+
+    from bot.sessions import create_store
+
+    if config.sessions.store == "memory":
+        return
+    store = create_store(config.sessions)
+
+    async def check() -> None:
+        try:
+            await store.start()
+        finally:
+            try:
+                await store.close()
+            except Exception:  # noqa: BLE001 - closing a store that never connected; the start error is the one to report
+                pass
+
+    asyncio.run(check())

@@ -41,8 +41,14 @@ def serve_command(config_path, host, port, workers) -> int:
     overrides = {"server.host": host, "server.port": port, "server.workers": workers}
     config = load_config(config_path, overrides)
     check_options(config)  # several workers need the Redis store
-    paths = config.paths
-    check_models(paths.model_dir, paths.index_dir)
+    registry = None
+    if config.paths.registry is not None:
+        from csbot.registry import create_registry
+
+        registry = create_registry(config.registry, config.paths.registry)
+    from bot.reload import artefact_dirs
+
+    check_models(*artefact_dirs(config, registry))  # the registry's promoted versions, else bot.model_dir/index_dir
     channels = build_channels(config.channels)
     if not channels:
         click.echo("note: no channel enabled under `channels:` in the config; serving /health, /ready, /version "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import click
@@ -52,9 +53,11 @@ def train_command(
     check_out_dir(out, "nlu-model")
 
     flags = {"base_model": base_model, "epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate,
-             "seed": seed, "max_steps": max_steps, "device": device, "dev_split": dev_split,
-             "min_steps": 0 if epochs is not None else None}  # an explicit --epochs is taken as given
+             "seed": seed, "max_steps": max_steps, "device": device, "dev_split": dev_split}
     config = load_config(config_path, {f"training.{key}": value for key, value in flags.items()}).training
+    min_steps = config.min_steps
+    if epochs is not None:  # an explicit --epochs is taken as given (warned about below when that is few steps)
+        config = config.model_copy(update={"min_steps": 0})
     console = Console(stderr=True)
     examples = load_dataset(list(data), data_format, text_column, label_column)
     if dev:
@@ -65,7 +68,18 @@ def train_command(
     else:
         train_examples, dev_examples = examples, []
     console.print(f"training on {len(train_examples)} examples, dev {len(dev_examples)}, encoder {config.base_model}")
-    result = Trainer(config, train_examples, dev_examples, out_dir=out, show_progress=not no_progress).run()
+    warning = few_steps_warning(epochs, len(train_examples), config.batch_size, min_steps)
+    if warning:
+        console.print(f"[yellow]warning:[/yellow] {warning}", soft_wrap=True, highlight=False)
+    on_epoch = None
+    if no_progress:  # no bar: one line per epoch instead (the log shows them only with --verbose)
+        from training.progress import epoch_line
+
+        def on_epoch(record):
+            console.print(epoch_line(record), highlight=False, soft_wrap=True)
+
+    result = Trainer(config, train_examples, dev_examples, out_dir=out, show_progress=not no_progress,
+                     on_epoch=on_epoch).run()
     if result.out_dir is None:
         return
     metrics = result.metrics
@@ -96,3 +110,17 @@ def train_command(
             soft_wrap=True,
         )
 
+
+
+def few_steps_warning(epochs: int | None, examples: int, batch_size: int, min_steps: int) -> str | None:
+    """Why an explicit ``--epochs`` may train too little: fewer optimiser steps than ``training.min_steps``, which
+    would otherwise raise the epochs for a small data set (None when it does not)."""
+    if epochs is None or not min_steps or examples <= 0:
+        return None
+    per_epoch = math.ceil(examples / batch_size)
+    steps = epochs * per_epoch
+    if steps >= min_steps:
+        return None
+    return (f"--epochs {epochs} trains for only {steps} optimiser steps on {examples} examples; without --epochs, "
+            f"training.min_steps ({min_steps}) would train {math.ceil(min_steps / per_epoch)} epochs. A small data set "
+            "usually needs those steps: leave --epochs out, or raise it.")

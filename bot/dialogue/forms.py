@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +30,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: A request that refers back to the one just completed ("cancel it", "can you change that one too?").
+REFERS_BACK = re.compile(r"\b(?:it|that|this|that one|this one|the same(?: one)?|same order|them|those)\b",
+                         re.IGNORECASE)
+#: ... unless it asks about another one ("and the other one?"): then the slot is asked.
+OTHER_ONE = re.compile(r"\b(?:other|another|different|next)\b", re.IGNORECASE)
+#: How many turns back a completed request may be referred to.
+CARRY_OVER_TURNS = 3
+
 YES = frozenset({"yes", "y", "yeah", "yep", "yup", "sure", "ok", "okay", "confirm", "correct", "please do", "do it",
                  "go ahead", "yes please"})
 NO = frozenset({"no", "n", "nope", "nah", "don't", "dont", "no thanks", "stop", "never mind", "nevermind", "cancel"})
@@ -46,17 +55,41 @@ class Forms:
 
     # -- starting, filling, advancing ----------------------------------------------------------
     async def start(self, turn: Turn, intent: str, parse: ParseResult) -> None:
-        """Begin ``intent`` with the values this message carries."""
+        """Begin ``intent`` with the values this message carries, and those of the request just completed when
+        the message refers back to it ("cancel it")."""
         state = turn.state
         state.consecutive_failures = 0
         state.active_intent, state.slots, state.requested_slot = intent, {}, None
-        for slot in self.domain.intents[intent].required_slots:
+        required = self.domain.intents[intent].required_slots
+        for slot in required:
             value = from_entities(slot, self.domain.slots[slot], parse.entities)
             if value is not None:
                 check = validate(slot, self.domain.slots[slot], value)
                 if check.ok:
                     state.slots[slot] = check.value
+        missing = [slot for slot in required if slot not in state.slots]
+        if missing and REFERS_BACK.search(parse.text[:300]) and not OTHER_ONE.search(parse.text[:300]):
+            carried = self._carry_over(turn, missing)
+            if carried:
+                shown = ", ".join(f"{k}={v}" for k, v in carried.items())
+                turn.decision.because(ReasonCode.SLOT_CARRIED_OVER, f"{turn.decision.note} (carried over: {shown})")
         await self.advance(turn)
+
+    def _carry_over(self, turn: Turn, slots: list[str]) -> dict[str, Any]:
+        """Fill ``slots`` from the most recent completed request (of the last few turns) that had them."""
+        state = turn.state
+        carried: dict[str, Any] = {}
+        for past in reversed(state.history[-CARRY_OVER_TURNS:]):
+            if past.completed is None or not past.slots:
+                continue
+            for slot in slots:
+                if slot not in carried and slot in past.slots:
+                    check = validate(slot, self.domain.slots[slot], str(past.slots[slot]))
+                    if check.ok:
+                        carried[slot] = check.value
+            break  # only the latest completed request is referred to
+        state.slots.update(carried)
+        return carried
 
     async def switch(self, turn: Turn, intent: str, parse: ParseResult) -> None:
         """Put the form in progress aside (it resumes when ``intent`` is done) and start ``intent``."""
@@ -67,11 +100,12 @@ class Forms:
         await self.start(turn, intent, parse)
 
     async def cancel(self, turn: Turn) -> None:
-        """The customer dropped the form: say so, and go back to a form put aside, if any."""
+        """The customer dropped the form ("stop", "never mind", "no thanks"): say so. The forms put aside for it
+        are dropped too: a customer who abandons what they were doing does not want an older request back."""
         turn.state.clear_form()
+        turn.state.paused.clear()
         turn.say("cancelled")
         turn.source = "template"
-        await self.resume(turn)
 
     async def fill(self, turn: Turn, parse: ParseResult, text: str) -> None:
         """Take slot values from this message: entities for any slot of the form, else a bare reply."""

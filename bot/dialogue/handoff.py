@@ -35,7 +35,8 @@ class Escalation:
             await self.hand_over(turn, ReasonCode.REPEATED_FAILURES,
                                  f"{state.consecutive_failures} turns in a row not understood")
             return
-        turn.say("fallback")
+        out_of_scope = {ReasonCode.OUT_OF_SCOPE, ReasonCode.OUT_OF_SCOPE_IN_FORM} & set(turn.decision.codes)
+        turn.say("out_of_scope" if out_of_scope and "out_of_scope" in self.domain.templates else "fallback")
         turn.source = "fallback"
         if state.requested_slot:  # an unanswered question during a form: back to the slot
             turn.ask(state.requested_slot)

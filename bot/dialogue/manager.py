@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from bot.dialogue.answers import Answers
@@ -39,6 +40,7 @@ from csbot.transcripts.record import TranscriptTurn
 
 if TYPE_CHECKING:
     from bot.transcripts.base import TranscriptSink
+    from nlu.extractors import EntityPipeline
     from nlu.schema import ParseResult
 
 log = logging.getLogger(__name__)
@@ -61,6 +63,7 @@ class DialogueManager:
         policy: Policy | None = None,
         handoff_hook: HandoffHook | None = None,
         model_timeout_seconds: float = 30.0,
+        entities: EntityPipeline | None = None,
     ) -> None:
         if model_timeout_seconds <= 0:
             raise ValueError(f"model_timeout_seconds must be positive, got {model_timeout_seconds}")
@@ -76,6 +79,8 @@ class DialogueManager:
         self.escalation = Escalation(domain, hook)
         self.forms = Forms(domain, self.policy, self.escalation)
         self.answers = Answers(domain, None, self.escalation, model_timeout_seconds)  # each turn passes its index
+        #: built-in and pattern entity extractors run on every parse (amounts, dates...); None: the tagger's only
+        self.entities = entities
         self._store_down = False
 
     @property
@@ -117,6 +122,8 @@ class DialogueManager:
         nlu_failure: tuple[ReasonCode, str] | None = None
         if text.strip():
             parse, nlu_failure = await self._parse(models.nlu, message.session_id, text)
+            if parse is not None and self.entities is not None:
+                parse = self._extract(parse, message.session_id)
             nlu_ms = _ms_since(started)
         state: SessionState | None = None
         store_ms: float | None = None
@@ -179,6 +186,17 @@ class DialogueManager:
             log.error("session %r: the NLU parse failed; the customer gets an apology: %s: %s",
                       session_id, exc.__class__.__name__, exc)
             return None, (ReasonCode.NLU_FAILED, f"NLU failed: {exc.__class__.__name__}")
+
+    def _extract(self, parse: ParseResult, session_id: str) -> ParseResult:
+        """The parse with the built-in extractors' entities added (relative dates against the time now); the
+        tagger's alone if an extractor fails."""
+        assert self.entities is not None
+        try:
+            return self.entities.augment(parse, datetime.now().astimezone())
+        except Exception as exc:  # noqa: BLE001 - the tagger's entities still serve the turn
+            log.error("session %r: the entity extractors failed; the tagger's entities are used: %s: %s",
+                      session_id, exc.__class__.__name__, exc)
+            return parse
 
     def _apology(self, session_id: str, code: ReasonCode, note: str) -> Turn:
         turn = Turn(SessionState(session_id), self.domain, self.renderer)
@@ -311,6 +329,8 @@ class DialogueManager:
                 "intent_ranking": [i.to_dict() for i in parse.intent_ranking[:5]],
                 "entities": [e.to_dict() for e in parse.entities],
                 "out_of_scope": parse.out_of_scope,
+                "oos_score": parse.oos_score,
+                "threshold": self.policy.intent_threshold(parse),  # the confidence the intent needed
             },
             hits=[h.to_dict() for h in details.hits],
             latency_ms=details.timings.total_ms,

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 import inspect
 import logging
 import re
 import string
+import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,7 @@ log = logging.getLogger(__name__)
 #: Templates the dialogue manager itself uses; a domain may override their wording.
 SYSTEM_TEMPLATES = (
     "fallback", "handoff", "handoff_active", "error", "action_failed", "cancelled", "confirm_declined",
-    "clarify", "retrieved", "resume",
+    "clarify", "retrieved", "resume", "out_of_scope",
 )
 #: Placeholders every template may use besides slots and action variables.
 BUILTIN_VARIABLES = frozenset({"answer", "question", "source", "reason", "slot", "intent", "prompt", "topic"})
@@ -120,12 +122,57 @@ def _check_fields(text: str, known: set[str], path: str | Path, key: str, provid
                     path, key, field, field)
 
 
-def import_callable(path: str, setting: str = "action") -> Callable[..., Any]:
-    """The callable at ``package.module:name`` (or ``package.module.name``); :class:`ConfigError` otherwise."""
+def import_callable(path: str, setting: str = "action", project_dir: str | Path | None = None) -> Callable[..., Any]:
+    """The callable at ``package.module:name`` (or ``package.module.name``); :class:`ConfigError` otherwise.
+
+    With ``project_dir`` (the domain file's folder), a module that lies in that folder (``actions.py`` for
+    ``actions:my_action``) is imported from there, without ``PYTHONPATH``; see :func:`load_project_module`.
+    """
+    if project_dir is not None:
+        load_project_module(path, Path(project_dir), setting)
     target = import_object(path, setting)
     if not callable(target):
         raise ImportProblem(setting, f"{path!r} is not callable")
     return target
+
+
+#: Set on a module :func:`load_project_module` imported from a bot project's folder.
+_PROJECT_MARK = "__csbot_project_dir__"
+
+
+def load_project_module(dotted: str, project_dir: Path, setting: str = "action") -> None:
+    """Import the top-level module of ``dotted`` from ``project_dir`` when it lies there (``name.py`` or a package
+    ``name/__init__.py``), so a bot project's ``actions.py`` needs no ``PYTHONPATH``; otherwise do nothing.
+
+    The folder is also appended to ``sys.path`` (after everything installed, so it shadows nothing) for the
+    module's own imports of its neighbours. A module of that name already imported from elsewhere is kept,
+    unless it came from another project's folder (a second bot in the same process): then this one replaces it.
+    """
+    top = dotted.partition(":")[0].split(".")[0] if ":" in dotted else dotted.rpartition(".")[0].split(".")[0]
+    folder = project_dir.resolve()
+    source = next((f for f in (folder / f"{top}.py", folder / top / "__init__.py") if f.is_file()), None) if top else None
+    if source is None:
+        return
+    loaded = sys.modules.get(top)
+    if loaded is not None:
+        if getattr(loaded, _PROJECT_MARK, None) == str(folder) or not hasattr(loaded, _PROJECT_MARK):
+            return  # this project's module, or an installed one of the same name (which wins, as it would anyway)
+        for name in [n for n in sys.modules if n == top or n.startswith(f"{top}.")]:
+            del sys.modules[name]
+    if str(folder) not in sys.path:
+        sys.path.append(str(folder))
+    package = source.name == "__init__.py"
+    spec = importlib.util.spec_from_file_location(top, source, submodule_search_locations=[str(source.parent)] if package else None)
+    if spec is None or spec.loader is None:
+        raise ImportProblem(setting, f"cannot import {dotted!r} from {source}")
+    module = importlib.util.module_from_spec(spec)
+    setattr(module, _PROJECT_MARK, str(folder))
+    sys.modules[top] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:  # any error raised while the module runs
+        del sys.modules[top]
+        raise ImportProblem(setting, f"cannot import {dotted!r} from {source}: {exc.__class__.__name__}: {exc}") from exc
 
 
 def _domain_error(reason: str, path: Path, line: int | None) -> DomainError:
@@ -147,6 +194,10 @@ def load_domain(path: str | Path) -> Domain:
         raise DomainError(path, "(top level)", "the domain file is empty; it needs intents, slots and templates")
     if not isinstance(data, dict):
         raise DomainError(path, "(top level)", "a domain file is a mapping with intents, slots and templates")
+    from bot.rasa.detect import looks_like_rasa, rasa_hint
+
+    if looks_like_rasa(data, "domain"):
+        raise DomainError(path, "(top level)", rasa_hint("domain"))
     try:
         domain = Domain.model_validate(data)
     except ValidationError as exc:
@@ -210,7 +261,7 @@ def check_domain(domain: Domain, path: str | Path) -> None:
 
 def _check_callable(dotted: str, path: str | Path, key: str) -> None:
     try:
-        target = import_callable(dotted, key)
+        target = import_callable(dotted, key, project_dir=Path(path).parent)
     except ImportProblem as exc:
         raise DomainError(path, key, exc.reason) from exc
     if not inspect.iscoroutinefunction(target):

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-SlotType = Literal["text", "number", "email", "date", "order_number", "phone", "any"]
+SlotType = Literal["text", "number", "email", "date", "order_number", "phone", "any", "amount", "time", "url"]
 
 #: The longest value (or bare reply) a slot considers by default; anything longer is refused before any
 #: pattern runs, so validation time stays bounded whatever a customer sends.
@@ -72,6 +72,9 @@ class IntentSpec(_Strict):
     retrieve: bool = Field(False, description="a question answered from the Q&A index")
     chitchat: bool = Field(False, description="greeting, thanks, goodbye...: answered without touching a form")
     handoff: bool = Field(False, description="hand the conversation to a person (explicit request, complaint)")
+    leaves_form: bool | None = Field(None, description="the customer drops what is in progress (stop, deny, never "
+                                                       "mind...); default: whether the name is one of the built-in "
+                                                       "stop-like intents")
     threshold: float | None = Field(None, ge=0, le=1, description="this intent's own confidence threshold")
 
 

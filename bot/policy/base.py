@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -15,8 +16,13 @@ if TYPE_CHECKING:
 
 #: Intents that carry values or answers rather than a request of their own.
 REPLY_INTENTS = frozenset({"inform", "affirm", "deny"})
-#: Intents that drop what is in progress (and say "no" to a confirmation).
-STOP_INTENTS = frozenset({"stop", "cancel", "nevermind", "never_mind"})
+#: Intents that drop what is in progress (and say "no" to a confirmation) when the domain does not say otherwise
+#: (``leaves_form`` on the intent): the names bots trained on other frameworks' data use too (Rasa's ``deny``).
+STOP_INTENTS = frozenset({"stop", "cancel", "nevermind", "never_mind", "deny", "abort", "quit", "exit",
+                          "stop_form", "cancel_form", "no_thanks", "forget_it"})
+#: Words that leave a form whatever the intent model made of them ("wait no, never mind").
+LEAVE_PHRASES = re.compile(r"\b(?:never\s?mind|nevermind|forget (?:it|about it)|no,? thanks?(?: you)?|don'?t bother|"
+                           r"i(?:'ve| have)? changed my mind|leave it|stop (?:it|this|that)|let'?s stop)\b", re.IGNORECASE)
 #: The intent threshold when neither the domain nor the model sets one.
 DEFAULT_INTENT_THRESHOLD = 0.5
 
@@ -51,6 +57,26 @@ class Policy(abc.ABC):
             if threshold is not None:
                 return float(threshold)
         return DEFAULT_INTENT_THRESHOLD
+
+    def stop_like(self, intent: str) -> bool:
+        """Whether ``intent`` drops what is in progress: its ``leaves_form`` in the domain, else the built-in list."""
+        spec = self.domain.intents.get(intent)
+        if spec is not None and spec.leaves_form is not None:
+            return spec.leaves_form
+        return intent in STOP_INTENTS
+
+    def leaves_form(self, parse: ParseResult) -> bool:
+        """Whether the message leaves the form in progress: a confident stop-like intent, or words like "never
+        mind" or "no thanks" unless the message is a confident request of its own ("never mind, track 48213")."""
+        name = parse.intent.name
+        confident = self.confident(parse)
+        if confident and self.stop_like(name):
+            return True
+        if not LEAVE_PHRASES.search(parse.text[:500]):
+            return False
+        spec = self.domain.intents.get(name)
+        request = confident and spec is not None and not spec.chitchat and name not in REPLY_INTENTS
+        return not request
 
     def confident(self, parse: ParseResult) -> bool:
         """Whether the parse is sure enough to act on: in scope, and the intent's confidence at least

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from bot.transcripts.background import DEFAULT_MAX_QUEUED
@@ -28,6 +30,10 @@ class TranscriptsConfig(BaseModel):
     stream_maxlen: int = Field(100_000, ge=1, description="the stream keeps about this many newest turns")
     background: bool = Field(True, description="append after the reply, from a queue (see bot/transcripts/background.py)")
     max_queued: int = Field(DEFAULT_MAX_QUEUED, ge=1, description="turns the background queue holds before a turn waits")
+    mask: list[Literal["email", "phone"]] = Field(
+        default_factory=list,
+        description="personal data masked in every sink ([email], [phone]) in the customer's text, the entities, "
+                    "the reply and the decision; the customer still gets the reply unmasked")
 
     @field_validator("sinks")
     @classmethod

@@ -15,6 +15,7 @@ from pathlib import Path
 from bot.transcripts.background import BackgroundSink
 from bot.transcripts.base import TeeSink, TranscriptSink
 from bot.transcripts.config import TranscriptsConfig
+from bot.transcripts.masking import MaskingSink
 from csbot.errors import ConfigError
 from csbot.plugins import TRANSCRIPT_SINKS
 
@@ -23,7 +24,8 @@ log = logging.getLogger(__name__)
 
 def create_sink(config: TranscriptsConfig, log_path: Path, redis_url: str | None = None) -> TranscriptSink:
     """The sink for a bot: every configured sink in a :class:`TeeSink`, behind a :class:`BackgroundSink`
-    when ``config.background`` is on.
+    when ``config.background`` is on; a :class:`~bot.transcripts.masking.MaskingSink` in front of the tee when
+    ``config.mask`` names something to mask.
 
     ``log_path`` is the resolved ``transcripts.path`` (``Config.paths.transcripts``); ``redis_url`` the
     session store's URL when the session store is Redis, else ``None``. An unknown sink name, or a class
@@ -43,8 +45,10 @@ def create_sink(config: TranscriptsConfig, log_path: Path, redis_url: str | None
             log.debug("transcript sink %r left out (nothing to do in this deployment)", name)
         else:
             sinks.append(sink)
-    tee = TeeSink(sinks)  # logs a failing sink once per outage, not on every turn
-    return BackgroundSink(tee, config.max_queued) if config.background else tee
+    out: TranscriptSink = TeeSink(sinks)  # logs a failing sink once per outage, not on every turn
+    if config.mask:  # masked in the writer's queue, off the reply path; the reply itself is never changed
+        out = MaskingSink(out, config.mask)
+    return BackgroundSink(out, config.max_queued) if config.background else out
 
 
 __all__ = ["create_sink"]

@@ -100,8 +100,15 @@ def test_build_wires_the_configured_parts_and_answers_through_a_channel(tiny_mod
         info = read_info(tiny_model_dir)[1]
         assert app.versions().model == info.version and app.versions().model_created == info.created_iso
         assert reply.details.versions == app.versions()
-        logged = json.loads(log.read_text())["versions"]  # every transcript turn names the model it came from
+        record = json.loads(log.read_text())
+        logged = record["versions"]  # every transcript turn names the model it came from
         assert (logged["nlu"], logged["nlu_created"], logged["index"]) == (info.version, info.created_iso, "")
+        # and the scores the turn was decided on: the intent's confidence, the threshold it needed (greet's own 0,
+        # else the default 0.5), the out-of-scope score (None: this untrained model has no neighbour detector)
+        parse = record["parse"]
+        assert parse["threshold"] == (0 if parse["intent"]["name"] == "greet" else 0.5)
+        assert "oos_score" in parse and parse["oos_score"] is None
+        assert parse["intent"]["confidence"] == pytest.approx(reply.details.confidence, abs=1e-4)
 
     asyncio.run(main())
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 
 from bot.domain.schema import SlotSpec
@@ -81,9 +83,10 @@ def test_number():
     assert validate("qty", number, "2.5").value == 2.5
     assert validate("qty", number, "2,5").value == 2.5
     assert validate("qty", number, "-4").value == -4
-    for bad in ("three", "3 pcs", "1e3", ""):
+    for bad in ("three apples", "3 pcs", "1e3", "", "five five"):
         assert not validate("qty", number, bad).ok, bad
-    assert validate("qty", number, "three").problem == "'three' is not a valid number"
+    assert validate("qty", number, "3 pcs").problem == "'3 pcs' is not a valid number"
+    assert validate("qty", number, "three").value == 3  # number words are numbers (issue 16)
     assert from_bare_reply(number, "I need 3 of them") == "3"
     assert from_bare_reply(number, "make it 2 no 4") == "4"
 
@@ -260,3 +263,97 @@ def test_a_backtracking_domain_regex_is_cut_off_and_the_value_refused(caplog):
     assert not check.ok and "is not a valid code" in check.problem
     assert "(a|a)+$" in caplog.text and "refused" in caplog.text
     assert validate("code", spec, "aaaa").ok  # the same pattern still accepts what it should
+
+
+# -- values from the built-in entity extractors (issue 16) -----------------------------------------
+
+NOW = datetime(2026, 12, 2, 10, 0)  # a Wednesday
+
+
+def builtin(name: str, value: str, normalized, start: int = 0) -> ParsedEntity:
+    return ParsedEntity(name, value, start, start + len(value), 1.0, normalized=normalized, extractor=name)
+
+
+def test_an_amount_slot_fills_from_the_first_message():
+    """"send 50 bucks to evan" asked "How much money do you want to transfer?": nothing extracted the amount."""
+    from nlu.config import NLUConfig
+    from nlu.extractors import EntityPipeline
+    from nlu.schema import IntentScore, ParseResult
+
+    text = "send 50 bucks to evan"
+    parse = ParseResult(text, IntentScore("transfer", 0.9), [], [entity("person", "evan", 17)], False)
+    parse = EntityPipeline.from_config(NLUConfig(), [], warm_up=False).augment(parse, NOW)
+    amount = spec("amount")
+    value = from_entities("transfer_amount", amount, parse.entities)  # any name: the slot's type picks the entity
+    assert value == "50 USD" and validate("transfer_amount", amount, value).value == "50 USD"
+    assert from_entities("recipient", spec(entities=["person"]), parse.entities) == "evan"
+    assert from_entities("transfer_amount", spec("text"), parse.entities) is None  # a text slot takes no amount
+
+
+@pytest.mark.parametrize(("reply", "stored"), [
+    ("fifty bucks", "50 USD"), ("€20 please", "20 EUR"), ("fifty quid", "50 GBP"), ("50", "50"), ("fifty", "50"),
+    ("about 12.5 dollars", "12.50 USD"), ("50 USD", "50 USD"),
+])
+def test_a_bare_reply_fills_an_amount_slot(reply, stored):
+    amount = spec("amount")
+    assert validate("amount", amount, from_bare_reply(amount, reply, NOW), NOW).value == stored
+
+
+def test_an_invalid_amount_is_refused():
+    amount = spec("amount")
+    check = validate("amount", amount, from_bare_reply(amount, "whatever you think"))
+    assert not check.ok and check.problem == "'whatever you think' is not a valid amount"
+
+
+def test_date_slots_store_the_iso_date():
+    date = spec("date")
+    assert validate("date", date, from_bare_reply(date, "next monday please", NOW), NOW).value == "2026-12-07"
+    assert validate("date", date, from_bare_reply(date, "in 2 days", NOW), NOW).value == "2026-12-04"
+    assert validate("date", date, "2026-12-07").value == "2026-12-07"  # a stored value validates as itself
+    assert from_entities("date", date, [builtin("date", "tomorrow", "2026-12-03")]) == "2026-12-03"
+
+
+def test_time_and_url_slots():
+    time_ = spec("time")
+    assert validate("time", time_, from_bare_reply(time_, "tomorrow at 3pm", NOW), NOW).value == "15:00"
+    assert validate("time", time_, "15:00").value == "15:00"
+    assert not validate("time", time_, "later").ok
+    url = spec("url")
+    assert validate("url", url, from_bare_reply(url, "it's example.com/orders.", NOW)).value == "https://example.com/orders"
+    assert validate("url", url, "check my site").problem == "'check my site' is not a valid web address"
+
+
+def test_numbers_phones_and_emails_are_normalised():
+    number = spec("number")
+    assert validate("qty", number, from_bare_reply(number, "twenty-one of them")).value == 21
+    assert from_entities("qty", number, [builtin("number", "twenty-one", 21)]) == "21"
+    phone = spec("phone")
+    assert validate("phone", phone, from_bare_reply(phone, "call me on +44 20 7946 0958")).value == "+442079460958"
+    assert validate("phone", phone, "020-1234567").value == "020-1234567"  # no country code: kept as typed
+    assert validate("email", spec("email"), "Jane@Example.COM").value == "Jane@example.com"
+
+
+def test_built_in_entities_of_the_wrong_shape_or_a_regex_slot_are_not_taken():
+    order = spec("order_number")
+    codes = [builtin("order_code", "48213", "48213"), builtin("order_code", "AB-12345", "AB-12345", 10)]
+    assert from_entities("order_id", order, codes) == "48213"  # AB-12345 is no 5-digit order number
+    legacy = spec("order_number", regex=r"[A-Z]\d{6}")
+    assert from_entities("order_id", legacy, codes) is None  # its own regex: only its entities fill it
+    model_amount = ParsedEntity("amount", "50", 0, 2, 0.9)  # the tagger's, with another slot's name
+    assert from_entities("price", spec("amount"), [model_amount]) is None
+
+
+@pytest.mark.parametrize("type_", ["amount", "time", "url", "number", "date"])
+def test_a_long_reply_of_a_new_type_is_refused_before_any_extractor_sees_it(type_, monkeypatch):
+    import bot.slots as slots
+
+    class Refuse:
+        name = "refuse"
+
+        def extract(self, text, now):
+            raise AssertionError(f"an extractor was given {len(text)} characters")
+
+    monkeypatch.setattr(slots, "_EXTRACTORS", {k: Refuse() for k in slots._EXTRACTORS})
+    slot_spec = spec(type_)
+    check = validate(type_, slot_spec, from_bare_reply(slot_spec, "fifty bucks " * 10_000))
+    assert not check.ok and check.too_long
