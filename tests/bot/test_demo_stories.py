@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -60,7 +61,7 @@ def test_chat_reads_piped_input_line_by_line(demo_models, tmp_path):
     out = done.stdout
     assert "48213" in out and "on its way" in out
     assert "debug on" in out and "intent payment_methods" in out and "PayPal" in out
-    assert "(new conversation)" in out and "/debug" in out  # /help lists the commands
+    assert re.search(r"\(new conversation: session [^)]+\)", out) and "/debug" in out  # /help lists the commands
     assert "never reached" not in out
     assert len((tmp_path / "t.jsonl").read_text().splitlines()) == 2  # two turns, transcribed
 
