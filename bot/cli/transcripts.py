@@ -177,7 +177,7 @@ def tail_command(log_path: str | None, session_id: str | None, lines: int, follo
               default="low-confidence", show_default=True, help="Which customer turns to consider.")
 @click.option("--strategy", type=click.Choice(["uncertainty", "random"]), default="uncertainty",
               show_default=True, help="Most uncertain first (spread over intents), or a seeded random sample.")
-@click.option("--score", type=click.Choice(["margin", "entropy"]), default="margin", show_default=True,
+@click.option("--score", type=click.Choice(["margin", "entropy"]), default="entropy", show_default=True,
               help="The uncertainty score of --strategy uncertainty.")
 @click.option("--limit", type=click.IntRange(min=1), default=200, show_default=True, help="At most this many items.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of --strategy random.")

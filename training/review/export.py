@@ -227,7 +227,7 @@ def _near_pairs(items: Sequence[ReviewItem], threshold: float) -> list[tuple[int
 
 
 def choose(items: Sequence[ReviewItem], strategy: str = "uncertainty", limit: int | None = None,
-           score: str = "margin", seed: int = 0) -> list[ReviewItem]:
+           score: str = "entropy", seed: int = 0) -> list[ReviewItem]:
     """Up to ``limit`` items (all when None): ``uncertainty`` (most uncertain by ``score``, round-robin over
     predicted intents: :func:`~training.review.uncertainty.spread_over_intents`) or ``random`` (a sample drawn
     with ``seed``, the same for the same items and seed)."""
@@ -258,7 +258,7 @@ class ExportResult:
 
 
 def export_review(turns: Iterable[TranscriptTurn], *, select: str = "low-confidence", since: float | None = None,
-                  strategy: str = "uncertainty", score: str = "margin", limit: int | None = None, seed: int = 0,
+                  strategy: str = "uncertainty", score: str = "entropy", limit: int | None = None, seed: int = 0,
                   extra: Iterable[ReviewItem] = ()) -> ExportResult:
     """Select, pre-fill, merge and choose: the whole export of a transcript log (plus ``extra`` items, such as
     raw helpdesk history's). With ``select`` ``handoff`` or ``all``, the handed-over conversations' question and
