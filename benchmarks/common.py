@@ -65,6 +65,22 @@ def checkout_env() -> dict[str, str]:
             "PYTHONPATH": os.pathsep.join(paths)}
 
 
+def run_csbot(*args: str, log: Path) -> float:
+    """Run this checkout's ``csbot`` with ``args``, its output appended to ``log``; its wall time in seconds. A
+    failure stops the benchmark, naming the log."""
+    import sys
+
+    started = time.perf_counter()
+    with open(log, "a", encoding="utf-8") as out:
+        out.write(f"\n$ csbot {' '.join(args)}\n")
+        out.flush()
+        done = subprocess.run([sys.executable, "-m", "bot.cli", *args], stdout=out, stderr=subprocess.STDOUT,
+                              env=checkout_env(), cwd=ROOT, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"csbot {args[0]} failed ({done.returncode}); see {log}")
+    return round(time.perf_counter() - started, 2)
+
+
 def load_results(path: Path) -> dict[str, Any]:
     if path.is_file():
         return json.loads(path.read_text(encoding="utf-8"))

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -28,13 +27,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.common import (
     CACHE,
     RESULTS,
-    ROOT,
-    checkout_env,
     datasets_dir,
     load_results,
     machine,
     machine_line,
     now,
+    run_csbot,
     save_results,
 )
 from benchmarks.containment_data import build, write_files
@@ -46,13 +44,7 @@ KEYS = ("containment", "precision", "oos_abstain_rate", "clarify_share", "fallba
 
 def csbot(*args: str, log: Path) -> None:
     """Run a csbot command (this checkout's), its output appended to ``log``; a failure stops the benchmark."""
-    with open(log, "a", encoding="utf-8") as out:
-        out.write(f"\n$ csbot {' '.join(args)}\n")
-        out.flush()
-        done = subprocess.run([sys.executable, "-m", "bot.cli", *args], stdout=out, stderr=subprocess.STDOUT,
-                              env=checkout_env(), cwd=ROOT, check=False)
-    if done.returncode != 0:
-        raise SystemExit(f"csbot {args[0]} failed ({done.returncode}); see {log}")
+    run_csbot(*args, log=log)
 
 
 def evaluate(config: Path, paths: dict[str, Path], report: Path, log: Path) -> dict[str, Any]:

@@ -27,23 +27,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import RESULTS, ROOT, checkout_env, machine
+from benchmarks.common import RESULTS, ROOT, checkout_env, machine, run_csbot
 from benchmarks.serve import free_port, server
 
 REPEATS = 4
-
-
-def cli(*args: str, log: Path) -> float:
-    """Run this checkout's csbot; its wall time in seconds (a failure stops the benchmark)."""
-    started = time.perf_counter()
-    with open(log, "a", encoding="utf-8") as out:
-        out.write(f"\n$ csbot {' '.join(args)}\n")
-        out.flush()
-        done = subprocess.run([sys.executable, "-m", "bot.cli", *args], stdout=out, stderr=subprocess.STDOUT,
-                              env=checkout_env(), cwd=ROOT, check=False)
-    if done.returncode != 0:
-        raise SystemExit(f"csbot {args[0]} failed ({done.returncode}); see {log}")
-    return round(time.perf_counter() - started, 2)
 
 
 def write_config(directory: Path, registry: Path, port: int, redis_url: str | None, workers: int) -> Path:
@@ -105,13 +92,13 @@ def measure() -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="csbot-timing-"))
     log = work / "run.log"
     try:
-        cli("prepare", log=log)  # the demo model and index, when missing
+        run_csbot("prepare", log=log)  # the demo model and index, when missing
         registry = DirectoryRegistry(work / "registry")
         demo = load_config().paths
         first = registry.register("model", demo.model_dir)
         registry.promote("model", first.version, by="benchmark")
         config = write_config(work, registry.root, free_port(), None, 1)
-        retrain = cli("retrain", "--config", str(config), "--epochs", "3", "--force", "--no-progress", log=log)
+        retrain = run_csbot("retrain", "--config", str(config), "--epochs", "3", "--force", "--no-progress", log=log)
         from training.data import load_dataset
 
         examples = len(load_dataset([str(p) for p in demo.nlu_data]))

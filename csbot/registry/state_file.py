@@ -7,13 +7,13 @@ import contextlib
 import json
 import logging
 import os
-import secrets
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from csbot.artefacts import utc_now
+from csbot.atomic_files import write_text_atomically
 from csbot.errors import RegistryError
 from csbot.registry.base import KINDS, Kind, VersionEntry
 
@@ -171,19 +171,8 @@ class RegistryFiles:
                            {"generation": state.generation, "current": dict(state.current), "token": state.token()})
 
     def _write_atomic(self, path: Path, data: Any) -> None:
-        text = json.dumps(data, indent=2, sort_keys=True) + "\n"
-        tmp = path.with_name(f".{path.name}.tmp-{secrets.token_hex(4)}")
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)  # the umask applies
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                    handle.write(text)
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                os.replace(tmp, path)
-            except BaseException:
-                tmp.unlink(missing_ok=True)
-                raise
+            write_text_atomically(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
             self._fsync_dir()
         except OSError as exc:
             raise RegistryError(f"{path}: cannot write the registry ({exc.strerror or exc}); {UNCHANGED}") from exc

@@ -84,17 +84,24 @@ class JsonTranscripts(QASource):
 
     def load(self, path: Path, options: Mapping[str, Any]) -> list[QARecord]:
         """Every conversation, mined into Q&A pairs; JSONL lines end at ``\\n`` only, JSON is read strictly."""
-        conversations = []
-        if path.suffix.lower() in (".jsonl", ".ndjson"):
-            for number, line in jsonl_lines(path):
-                conversations.append(conversation_from(loads_json(line, path, number), str(number), path, number))
-        else:
-            text, document = read_json(path)
-            for index, (value, number) in enumerate(_top_level_items(text, document, path), start=1):
-                conversations.append(conversation_from(value, str(index), path, number))
+        conversations = json_conversations(path)
         if not conversations:
             raise DataError("no conversations in this file", path)
         return mine_pairs(conversations)
+
+
+def json_conversations(path: Path) -> list[Conversation]:
+    """The conversations of a ``.json`` file (a list, or ``{"conversations": [...]}``) or a ``.jsonl`` one (one a
+    line), each with the line it starts on; a malformed one raises DataError naming the line."""
+    conversations = []
+    if path.suffix.lower() in (".jsonl", ".ndjson"):
+        for number, line in jsonl_lines(path):
+            conversations.append(conversation_from(loads_json(line, path, number), str(number), path, number))
+    else:
+        text, document = read_json(path)
+        for index, (value, number) in enumerate(_top_level_items(text, document, path), start=1):
+            conversations.append(conversation_from(value, str(index), path, number))
+    return conversations
 
 
 def _first_conversation(head: str) -> Any:
@@ -142,20 +149,28 @@ class CsvTranscripts(QASource):
                 and "question" not in header)
 
     def load(self, path: Path, options: Mapping[str, Any]) -> list[QARecord]:
-        header, rows = csv_rows(path, "conversation_id,role,text")
-        conv_i = find_column(header, options.get("conversation_column"), CONVERSATION_COLUMNS, "conversation", path)
-        role_i = find_column(header, options.get("role_column"), ROLE_KEYS, "role", path)
-        text_i = find_column(header, options.get("text_column"), TEXT_KEYS, "text", path)
-        conversations: dict[str, Conversation] = {}
-        for line, row in rows:
-            role = normalise_role(row[role_i])
-            if role is None:
-                raise DataError(f"unknown speaker role {row[role_i]!r} (use customer or agent)", path, line)
-            key = row[conv_i].strip()
-            if not key:
-                raise DataError("empty conversation id", path, line)
-            conversation = conversations.setdefault(key, Conversation(key, source=f"{path.name}:{line}"))
-            conversation.turns.append(Turn(role, row[text_i]))
+        conversations = csv_conversations(path, options)
         if not conversations:
             raise DataError("no conversations in this file (a header and no rows)", path)
-        return mine_pairs(list(conversations.values()))
+        return mine_pairs(conversations)
+
+
+def csv_conversations(path: Path, options: Mapping[str, Any] | None = None) -> list[Conversation]:
+    """The conversations of a CSV of (conversation id, role, text) rows, turns in file order; the columns are
+    found by name (``conversation_column``, ``role_column``, ``text_column`` in ``options`` pick others)."""
+    options = options or {}
+    header, rows = csv_rows(path, "conversation_id,role,text")
+    conv_i = find_column(header, options.get("conversation_column"), CONVERSATION_COLUMNS, "conversation", path)
+    role_i = find_column(header, options.get("role_column"), ROLE_KEYS, "role", path)
+    text_i = find_column(header, options.get("text_column"), TEXT_KEYS, "text", path)
+    conversations: dict[str, Conversation] = {}
+    for line, row in rows:
+        role = normalise_role(row[role_i])
+        if role is None:
+            raise DataError(f"unknown speaker role {row[role_i]!r} (use customer or agent)", path, line)
+        key = row[conv_i].strip()
+        if not key:
+            raise DataError("empty conversation id", path, line)
+        conversation = conversations.setdefault(key, Conversation(key, source=f"{path.name}:{line}"))
+        conversation.turns.append(Turn(role, row[text_i]))
+    return list(conversations.values())

@@ -21,12 +21,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from csbot.datafiles import csv_rows, find_column, jsonl_lines
 from csbot.errors import DataError
-from csbot.strict_json import json_item_lines, loads_json, read_json
-from retrieval.mining import Conversation, Turn, is_small_talk, mine_pairs, normalise_role
+from retrieval.mining import Conversation, Turn, is_small_talk, mine_pairs
 from retrieval.records import QARecord
-from retrieval.sources.transcripts import CONVERSATION_COLUMNS, ROLE_KEYS, TEXT_KEYS, conversation_from
+from retrieval.sources.transcripts import csv_conversations, json_conversations
 from training.review.items import MAX_SESSIONS, ReviewItem
 
 if TYPE_CHECKING:
@@ -41,47 +39,15 @@ def read_conversations(path: str | Path) -> list[Conversation]:
     layouts :mod:`retrieval.sources.transcripts` documents. A malformed one raises DataError naming the line."""
     path = Path(path)
     suffix = path.suffix.lower()
-    conversations: list[Conversation] = []
-    if suffix in (".jsonl", ".ndjson"):
-        for number, line in jsonl_lines(path):
-            conversations.append(conversation_from(loads_json(line, path, number), str(number), path, number))
-    elif suffix == ".json":
-        text, document = read_json(path)
-        if isinstance(document, dict) and isinstance(document.get("conversations"), list):
-            values, steps = document["conversations"], ["conversations"]
-        elif isinstance(document, list):
-            values, steps = document, []
-        else:
-            raise DataError('expected a list of conversations or {"conversations": [...]}', path, 1)
-        lines = json_item_lines(text, steps)
-        if len(lines) != len(values):
-            lines = [1] * len(values)
-        for index, (value, number) in enumerate(zip(values, lines), start=1):
-            conversations.append(conversation_from(value, str(index), path, number))
+    if suffix in (".jsonl", ".ndjson", ".json"):
+        conversations = json_conversations(path)
     elif suffix == ".csv":
-        conversations = _csv_conversations(path)
+        conversations = csv_conversations(path)
     else:
         raise DataError("helpdesk history must be a .json, .jsonl or .csv file of conversations", path)
     if not conversations:
         raise DataError("no conversations in this file", path)
     return conversations
-
-
-def _csv_conversations(path: Path) -> list[Conversation]:
-    header, rows = csv_rows(path, "conversation_id,role,text")
-    conv_i = find_column(header, None, CONVERSATION_COLUMNS, "conversation", path)
-    role_i = find_column(header, None, ROLE_KEYS, "role", path)
-    text_i = find_column(header, None, TEXT_KEYS, "text", path)
-    by_id: dict[str, Conversation] = {}
-    for line, row in rows:
-        role = normalise_role(row[role_i])
-        if role is None:
-            raise DataError(f"unknown speaker role {row[role_i]!r} (use customer or agent)", path, line)
-        key = row[conv_i].strip()
-        if not key:
-            raise DataError("empty conversation id", path, line)
-        by_id.setdefault(key, Conversation(key, source=f"{path.name}:{line}")).turns.append(Turn(role, row[text_i]))
-    return list(by_id.values())
 
 
 def _parse_dicts(parse: Parser | None, texts: list[str]) -> list[dict[str, Any] | None]:

@@ -33,11 +33,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from csbot.atomic_files import temp_beside
 from csbot.errors import DataError, EntitySpanError
 from nlu.schema import MULTI_LABEL_SEPARATOR, Example
 from retrieval.records import QARecord
 from training.data import canonical_line
-from training.review.items import ReviewItem, iter_review_file, temp_beside
+from training.review.items import ReviewItem, iter_review_file
 
 #: The label out-of-scope items get when the model names none.
 OOS_LABEL = "oos"

@@ -17,17 +17,15 @@ and line (``file:line: reason``); nothing of a file is returned when one line is
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import os
 import re
-import secrets
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from csbot.atomic_files import write_lines_atomically
 from csbot.datafiles import jsonl_lines
 from csbot.errors import DataError
 from csbot.strict_json import loads_json
@@ -289,31 +287,6 @@ def write_review_file(items: Iterable[ReviewItem], path: str | Path) -> int:
     """Write the items, one line each, atomically (a temp file beside it, then ``os.replace``); the count."""
     path = Path(path)
     return write_lines_atomically(path, (item.to_json() for item in items))
-
-
-def write_lines_atomically(path: Path, lines: Iterable[str]) -> int:
-    """Write ``lines`` (each without its newline) to ``path`` atomically; returns how many were written."""
-    temp = temp_beside(path)
-    count = 0
-    try:
-        with open(temp, "w", encoding="utf-8", newline="\n") as out:
-            for count, line in enumerate(lines, start=1):  # noqa: B007 - the count is the result
-                out.write(line)
-                out.write("\n")
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            temp.unlink()
-        raise
-    return count
-
-
-def temp_beside(path: Path) -> Path:
-    """A fresh temporary name in ``path``'s folder (created if needed), for an atomic replace."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
 
 
 __all__ = [
